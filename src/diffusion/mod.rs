@@ -1,0 +1,2 @@
+//! The diffusion process: prompt encoding, seeded noise, schedulers, the
+//! denoising loop with its per-step previews, and image conversion.

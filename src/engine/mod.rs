@@ -1,0 +1,1 @@
+//! The background engine thread and its message protocol.

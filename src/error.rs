@@ -1,0 +1,70 @@
+//! Typed errors of the core. Every message is written for the person at the
+//! keyboard: it says what went wrong and, where possible, what to do.
+
+use std::path::PathBuf;
+
+/// Convenience alias used throughout the core.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything the engine, the model loader and the pipeline can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or folder a model needs is not there.
+    #[error("missing model file {path}: {hint}")]
+    MissingFile { path: PathBuf, hint: String },
+
+    /// A config.json / model_index.json that cannot be used.
+    #[error("bad config {path}: {reason}")]
+    BadConfig { path: PathBuf, reason: String },
+
+    /// A weights file that is truncated, corrupt, hostile, or disagrees with its config.
+    #[error("bad weights file {path}: {reason}")]
+    BadWeights { path: PathBuf, reason: String },
+
+    /// The tokenizer could not be loaded or failed on a prompt.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// Parameters of a job that cannot be run as given.
+    #[error("invalid parameter: {0}")]
+    InvalidParams(String),
+
+    /// An image (start image, output) that cannot be read or written.
+    #[error("image {path}: {reason}")]
+    Image { path: PathBuf, reason: String },
+
+    /// The result contains NaN or infinity even after the f32 fallback.
+    #[error("the model produced invalid numbers (NaN/inf): {0}")]
+    NonFinite(String),
+
+    /// The job was cancelled by the user.
+    #[error("cancelled")]
+    Cancelled,
+
+    /// Anything the tensor library reports (shape mismatches, out of memory, ...).
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+
+    /// File system errors with the path involved.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wrap an `std::io::Error` with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A one-line message for a status bar or a CLI error line.
+    pub fn one_line(&self) -> String {
+        self.to_string().replace('\n', " ")
+    }
+}

@@ -1,0 +1,18 @@
+//! Latent Studio: a native image studio that shows Stable Diffusion at work.
+//!
+//! The crate is layered; each layer only uses the ones below it:
+//!
+//! - [`engine`]: the background worker thread and its message protocol
+//!   (commands in, events out). The window and the CLI talk only to this.
+//! - [`diffusion`]: the denoising pipeline: prompt encoding, schedulers,
+//!   seeded noise, the step loop with per-step previews, image conversion.
+//! - [`models`]: the neural networks (CLIP text encoder, U-Net, VAE), built
+//!   from the config.json files a model ships with, and the code that finds
+//!   and validates those files.
+
+pub mod diffusion;
+pub mod engine;
+pub mod error;
+pub mod models;
+
+pub use error::{Error, Result};

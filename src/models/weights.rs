@@ -1,0 +1,298 @@
+//! Reading `.safetensors` weights safely and without a VarMap.
+//!
+//! We parse and validate the header ourselves (size bounds, offsets inside the
+//! file, no overlaps, known dtypes, byte counts matching shapes) before reading
+//! anything, so a truncated or hostile file is an error, not a crash or a huge
+//! allocation. Tensors are then read one at a time with positioned reads, so
+//! loading never holds a whole mapped file and its copy at once.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::VarBuilder;
+
+use crate::error::{Error, Result};
+
+/// A header larger than this is refused (real ones are well under 1 MiB).
+const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Where one tensor lives in a file.
+#[derive(Debug, Clone)]
+pub struct TensorInfo {
+    /// Element type as stored.
+    pub dtype: DType,
+    /// Shape as stored.
+    pub shape: Vec<usize>,
+    /// Absolute byte offset of the data in the file.
+    pub offset: u64,
+    /// Number of bytes of data.
+    pub len: u64,
+}
+
+/// One validated `.safetensors` file, open for positioned reads.
+#[derive(Debug)]
+pub struct SafeTensorsFile {
+    path: PathBuf,
+    file: File,
+    tensors: HashMap<String, TensorInfo>,
+}
+
+fn bad(path: &Path, reason: impl Into<String>) -> Error {
+    Error::BadWeights {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_dtype(s: &str) -> Option<DType> {
+    Some(match s {
+        "F32" => DType::F32,
+        "F16" => DType::F16,
+        "BF16" => DType::BF16,
+        "F64" => DType::F64,
+        "I64" => DType::I64,
+        "U32" => DType::U32,
+        "U8" => DType::U8,
+        _ => return None,
+    })
+}
+
+impl SafeTensorsFile {
+    /// Open `path` and validate its header against the file size.
+    pub fn open(path: &Path) -> Result<Self> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if matches!(ext, "ckpt" | "pt" | "pth" | "bin" | "pkl") {
+            return Err(bad(
+                path,
+                "pickle checkpoints can run arbitrary code when loaded and are refused; \
+                 download the .safetensors version of this model instead",
+            ));
+        }
+        let file = File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::MissingFile {
+                path: path.to_path_buf(),
+                hint: "the weights file does not exist".into(),
+            },
+            _ => Error::io(path, e),
+        })?;
+        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if file_len < 8 {
+            return Err(bad(path, format!("file is only {file_len} bytes (truncated?)")));
+        }
+        let mut len_bytes = [0u8; 8];
+        read_at(&file, &mut len_bytes, 0).map_err(|e| Error::io(path, e))?;
+        let header_len = u64::from_le_bytes(len_bytes);
+        if header_len > MAX_HEADER_BYTES || header_len > file_len - 8 {
+            return Err(bad(
+                path,
+                format!("header claims {header_len} bytes but the file has {file_len} (truncated or not a safetensors file)"),
+            ));
+        }
+        let mut header = vec![0u8; header_len as usize];
+        read_at(&file, &mut header, 8).map_err(|e| Error::io(path, e))?;
+        let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
+            .map_err(|e| bad(path, format!("header is not valid JSON: {e}")))?;
+
+        let data_start = 8 + header_len;
+        let data_len = file_len - data_start;
+        let mut tensors = HashMap::with_capacity(json.len());
+        let mut ranges = Vec::with_capacity(json.len());
+        for (name, value) in json {
+            if name == "__metadata__" {
+                continue;
+            }
+            let info = parse_entry(&name, &value, data_len).map_err(|r| bad(path, r))?;
+            ranges.push((info.offset, info.offset + info.len, name.clone()));
+            tensors.insert(
+                name,
+                TensorInfo {
+                    offset: data_start + info.offset,
+                    ..info
+                },
+            );
+        }
+        ranges.sort();
+        for pair in ranges.windows(2) {
+            if pair[1].0 < pair[0].1 {
+                return Err(bad(
+                    path,
+                    format!("tensors {} and {} overlap", pair[0].2, pair[1].2),
+                ));
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            tensors,
+        })
+    }
+
+    /// The file this was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Names and layouts of every tensor in the file.
+    pub fn tensors(&self) -> &HashMap<String, TensorInfo> {
+        &self.tensors
+    }
+
+    /// Read one tensor, converted to `dtype` on `device`.
+    pub fn load(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
+        let info = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| bad(&self.path, format!("tensor {name} is missing")))?;
+        let mut bytes = vec![0u8; info.len as usize];
+        read_at(&self.file, &mut bytes, info.offset).map_err(|e| Error::io(&self.path, e))?;
+        let t = Tensor::from_raw_buffer(&bytes, info.dtype, &info.shape, &Device::Cpu)?;
+        Ok(t.to_dtype(dtype)?.to_device(device)?)
+    }
+}
+
+/// Validate one header entry; offsets are relative to the data section.
+fn parse_entry(
+    name: &str,
+    value: &serde_json::Value,
+    data_len: u64,
+) -> std::result::Result<TensorInfo, String> {
+    let dtype_str = value["dtype"].as_str().unwrap_or("");
+    let dtype = parse_dtype(dtype_str)
+        .ok_or_else(|| format!("tensor {name} has unsupported dtype {dtype_str:?}"))?;
+    let shape: Vec<usize> = value["shape"]
+        .as_array()
+        .ok_or_else(|| format!("tensor {name} has no shape"))?
+        .iter()
+        .map(|d| d.as_u64().map(|d| d as usize))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("tensor {name} has a malformed shape"))?;
+    let offsets = value["data_offsets"]
+        .as_array()
+        .filter(|a| a.len() == 2)
+        .and_then(|a| Some((a[0].as_u64()?, a[1].as_u64()?)))
+        .ok_or_else(|| format!("tensor {name} has malformed data_offsets"))?;
+    let (begin, end) = offsets;
+    if begin > end || end > data_len {
+        return Err(format!(
+            "tensor {name} lies outside the file (bytes {begin}..{end} of {data_len}; truncated?)"
+        ));
+    }
+    let numel = shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .ok_or_else(|| format!("tensor {name} has an absurd shape {shape:?}"))?;
+    let expected = numel.checked_mul(dtype.size_in_bytes() as u64);
+    if expected != Some(end - begin) {
+        return Err(format!(
+            "tensor {name}: shape {shape:?} of {dtype_str} needs {expected:?} bytes, file gives {}",
+            end - begin
+        ));
+    }
+    Ok(TensorInfo {
+        dtype,
+        shape,
+        offset: begin,
+        len: end - begin,
+    })
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    let mut done = 0;
+    while done < buf.len() {
+        let n = file.seek_read(&mut buf[done..], offset + done as u64)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// A set of weight files (one component may be sharded) seen as one namespace.
+pub struct WeightSet {
+    files: Vec<SafeTensorsFile>,
+    index: HashMap<String, usize>,
+}
+
+impl WeightSet {
+    /// Open and validate every file; later files do not override earlier names.
+    pub fn open(paths: &[PathBuf]) -> Result<Self> {
+        let mut files = Vec::with_capacity(paths.len());
+        let mut index = HashMap::new();
+        for (i, p) in paths.iter().enumerate() {
+            let f = SafeTensorsFile::open(p)?;
+            for name in f.tensors().keys() {
+                index.entry(name.clone()).or_insert(i);
+            }
+            files.push(f);
+        }
+        Ok(Self { files, index })
+    }
+
+    /// Layout of a tensor by name.
+    pub fn info(&self, name: &str) -> Option<&TensorInfo> {
+        let i = *self.index.get(name)?;
+        self.files[i].tensors().get(name)
+    }
+
+    /// All tensor names.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.index.keys()
+    }
+
+    /// A candle `VarBuilder` reading from these files in `dtype` on `device`.
+    pub fn var_builder(self, dtype: DType, device: &Device) -> VarBuilder<'static> {
+        let backend: Box<dyn SimpleBackend> = Box::new(self);
+        VarBuilder::from_backend(backend, dtype, device.clone())
+    }
+}
+
+impl SimpleBackend for WeightSet {
+    fn get(
+        &self,
+        shape: Shape,
+        name: &str,
+        _init: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let info = self.info(name).ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "weights are missing tensor {name} that the config.json requires"
+            ))
+        })?;
+        if info.shape.as_slice() != shape.dims() {
+            candle_core::bail!(
+                "tensor {name} has shape {:?} in the weights but the config.json implies {:?}",
+                info.shape,
+                shape.dims()
+            );
+        }
+        self.get_unchecked(name, dtype, dev)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let i = *self
+            .index
+            .get(name)
+            .ok_or_else(|| candle_core::Error::Msg(format!("tensor {name} is missing")))?;
+        self.files[i]
+            .load(name, dtype, dev)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+}
