@@ -6,7 +6,7 @@
 //! the queries in chunks sized so that one chunk's scores stay within
 //! [`SCORE_BUDGET_BYTES`]; the result is identical to the unchunked formula.
 
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{DType, Result, Tensor};
 
 /// Upper bound for the bytes of one chunk's f32 score matrix.
 pub const SCORE_BUDGET_BYTES: usize = 64 * 1024 * 1024;
@@ -73,7 +73,7 @@ pub fn causal_mask(n: usize, device: &candle_core::Device) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{Device, D};
 
     fn naive(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Tensor {
         let s = (q.matmul(&k.t().unwrap()).unwrap() * scale).unwrap();

@@ -80,7 +80,10 @@ impl SafeTensorsFile {
         })?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if file_len < 8 {
-            return Err(bad(path, format!("file is only {file_len} bytes (truncated?)")));
+            return Err(bad(
+                path,
+                format!("file is only {file_len} bytes (truncated?)"),
+            ));
         }
         let mut len_bytes = [0u8; 8];
         read_at(&file, &mut len_bytes, 0).map_err(|e| Error::io(path, e))?;
