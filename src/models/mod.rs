@@ -2,5 +2,7 @@
 //! config.json it ships with, and the code that finds and validates the files.
 
 pub mod attention;
+pub mod files;
+pub mod hub;
 pub mod unet;
 pub mod weights;

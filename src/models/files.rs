@@ -1,0 +1,272 @@
+//! Finding a model's files: a diffusers folder on disk, or a Hugging Face hub
+//! repository (the standard hub cache, downloading what is missing).
+//!
+//! A diffusers folder holds `model_index.json` and one sub-folder per
+//! component (`unet/`, `vae/`, `text_encoder/`, `tokenizer/`, `scheduler/`,
+//! and for SDXL `text_encoder_2/`, `tokenizer_2/`), each with a config file
+//! and `.safetensors` weights.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Where a model comes from, as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ModelSource {
+    /// A diffusers folder on disk.
+    Folder(PathBuf),
+    /// A hub repository id such as `stabilityai/sd-turbo`.
+    Hub(String),
+}
+
+impl ModelSource {
+    /// Interpret a `--model` argument: an existing path is a folder, a string
+    /// of the form `owner/name` that is not a path is a hub repository.
+    pub fn parse(arg: &str) -> Self {
+        let path = Path::new(arg);
+        let looks_like_repo = arg.split('/').count() == 2
+            && !arg.starts_with('.')
+            && !arg.starts_with('/')
+            && !arg.contains('\\');
+        if path.exists() || !looks_like_repo {
+            ModelSource::Folder(path.to_path_buf())
+        } else {
+            ModelSource::Hub(arg.to_string())
+        }
+    }
+
+    /// A short human name (folder name or repo id).
+    pub fn display_name(&self) -> String {
+        match self {
+            ModelSource::Folder(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.display().to_string()),
+            ModelSource::Hub(id) => id.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelSource::Folder(p) => write!(f, "{}", p.display()),
+            ModelSource::Hub(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// The parts of `model_index.json` we use.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct ModelIndex {
+    /// Pipeline class, e.g. `StableDiffusionXLPipeline`.
+    #[serde(rename = "_class_name", default)]
+    pub class_name: String,
+    /// SDXL: an empty negative prompt means all-zero embeddings.
+    #[serde(default)]
+    pub force_zeros_for_empty_prompt: Option<bool>,
+    /// Present components (`[library, class]`, or `[null, null]` when absent).
+    #[serde(flatten)]
+    pub components: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ModelIndex {
+    /// Whether the component is listed and not `[null, null]`.
+    pub fn has(&self, name: &str) -> bool {
+        match self.components.get(name) {
+            Some(serde_json::Value::Array(v)) => v.iter().any(|x| !x.is_null()),
+            _ => false,
+        }
+    }
+
+    /// The SDXL pipeline classes.
+    pub fn is_sdxl(&self) -> bool {
+        self.class_name.contains("XL")
+    }
+}
+
+/// One component's config file and weight files.
+#[derive(Debug, Clone)]
+pub struct ComponentFiles {
+    /// Its config.json.
+    pub config: PathBuf,
+    /// One or more `.safetensors` files (more than one when sharded).
+    pub weights: Vec<PathBuf>,
+}
+
+/// Every file a pipeline needs, resolved to paths on disk.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// Where it came from.
+    pub source: ModelSource,
+    /// The folder holding `model_index.json`.
+    pub root: PathBuf,
+    /// Parsed `model_index.json`.
+    pub index: ModelIndex,
+    /// The denoiser.
+    pub unet: ComponentFiles,
+    /// The autoencoder.
+    pub vae: ComponentFiles,
+    /// The (first) text encoder.
+    pub text_encoder: ComponentFiles,
+    /// SDXL's second text encoder.
+    pub text_encoder_2: Option<ComponentFiles>,
+    /// Tokenizer folder of the first text encoder.
+    pub tokenizer: PathBuf,
+    /// Tokenizer folder of the second text encoder.
+    pub tokenizer_2: Option<PathBuf>,
+    /// `scheduler/scheduler_config.json`, when present.
+    pub scheduler_config: Option<PathBuf>,
+}
+
+/// Weight file names diffusers and transformers write, in order of preference.
+const WEIGHT_NAMES: [&str; 2] = ["diffusion_pytorch_model", "model"];
+
+impl ModelFiles {
+    /// Resolve a source. `prefer_fp16` picks `.fp16.safetensors` variants when
+    /// both exist (on devices that compute in f16; the download is half the size).
+    pub fn resolve(source: &ModelSource, prefer_fp16: bool) -> Result<Self> {
+        let root = match source {
+            ModelSource::Folder(p) => p.clone(),
+            ModelSource::Hub(id) => super::hub::snapshot(id, prefer_fp16)?,
+        };
+        Self::from_folder(source.clone(), &root, prefer_fp16)
+    }
+
+    /// Resolve a diffusers folder on disk.
+    pub fn from_folder(source: ModelSource, root: &Path, prefer_fp16: bool) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(Error::MissingFile {
+                path: root.to_path_buf(),
+                hint: "no such folder; point --model at a diffusers model folder (with model_index.json) or a hub id like stabilityai/sd-turbo".into(),
+            });
+        }
+        let index_path = root.join("model_index.json");
+        let index: ModelIndex = match std::fs::read_to_string(&index_path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| Error::BadConfig {
+                path: index_path.clone(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::MissingFile {
+                    path: index_path,
+                    hint: "this folder is not a diffusers model (it has no model_index.json)"
+                        .into(),
+                })
+            }
+            Err(e) => return Err(Error::io(index_path, e)),
+        };
+        let component =
+            |name: &str, config: &str| component_files(&root.join(name), config, prefer_fp16);
+        let has_second = index.has("text_encoder_2") || root.join("text_encoder_2").is_dir();
+        let tokenizer_dir = |name: &str| -> Result<PathBuf> {
+            let dir = root.join(name);
+            if dir.is_dir() {
+                Ok(dir)
+            } else {
+                Err(Error::MissingFile {
+                    path: dir,
+                    hint: "the tokenizer folder is missing; re-download the model".into(),
+                })
+            }
+        };
+        let scheduler = root.join("scheduler").join("scheduler_config.json");
+        Ok(Self {
+            source,
+            root: root.to_path_buf(),
+            unet: component("unet", "config.json")?,
+            vae: component("vae", "config.json")?,
+            text_encoder: component("text_encoder", "config.json")?,
+            text_encoder_2: has_second
+                .then(|| component("text_encoder_2", "config.json"))
+                .transpose()?,
+            tokenizer: tokenizer_dir("tokenizer")?,
+            tokenizer_2: has_second
+                .then(|| tokenizer_dir("tokenizer_2"))
+                .transpose()?,
+            scheduler_config: scheduler.is_file().then_some(scheduler),
+            index,
+        })
+    }
+}
+
+/// Find `dir/config` and the component's weights, preferring a sharded index,
+/// then the (fp16 variant of the) single file. Pickle-only folders are refused.
+pub fn component_files(dir: &Path, config: &str, prefer_fp16: bool) -> Result<ComponentFiles> {
+    let config_path = dir.join(config);
+    if !config_path.is_file() {
+        return Err(Error::MissingFile {
+            path: config_path,
+            hint: "the component's config file is missing; re-download the model".into(),
+        });
+    }
+    let variants: &[&str] = if prefer_fp16 {
+        &[".fp16", ""]
+    } else {
+        &["", ".fp16"]
+    };
+    for variant in variants {
+        for base in WEIGHT_NAMES {
+            let index = dir.join(format!("{base}.safetensors{variant}.index.json"));
+            let index_alt = dir.join(format!("{base}{variant}.safetensors.index.json"));
+            for idx in [index, index_alt] {
+                if idx.is_file() {
+                    return Ok(ComponentFiles {
+                        config: config_path,
+                        weights: sharded_files(&idx)?,
+                    });
+                }
+            }
+            let single = dir.join(format!("{base}{variant}.safetensors"));
+            if single.is_file() {
+                return Ok(ComponentFiles {
+                    config: config_path,
+                    weights: vec![single],
+                });
+            }
+        }
+    }
+    let pickles = [
+        "diffusion_pytorch_model.bin",
+        "pytorch_model.bin",
+        "model.bin",
+    ];
+    if pickles.iter().any(|p| dir.join(p).is_file()) {
+        return Err(Error::BadWeights {
+            path: dir.to_path_buf(),
+            reason: "only pickle (.bin) weights are present; pickle files can run arbitrary code and are refused. Download the .safetensors version of this model".into(),
+        });
+    }
+    Err(Error::MissingFile {
+        path: dir.to_path_buf(),
+        hint: "no .safetensors weights in this component folder; re-download the model".into(),
+    })
+}
+
+fn sharded_files(index: &Path) -> Result<Vec<PathBuf>> {
+    #[derive(Deserialize)]
+    struct ShardIndex {
+        weight_map: std::collections::BTreeMap<String, String>,
+    }
+    let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
+    let parsed: ShardIndex = serde_json::from_str(&text).map_err(|e| Error::BadConfig {
+        path: index.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let mut files: Vec<PathBuf> = parsed.weight_map.values().map(|f| dir.join(f)).collect();
+    files.sort();
+    files.dedup();
+    for f in &files {
+        // A shard name with a path separator could point outside the folder.
+        if f.parent() != Some(dir) {
+            return Err(Error::BadConfig {
+                path: index.to_path_buf(),
+                reason: format!("shard {} is outside the model folder", f.display()),
+            });
+        }
+    }
+    Ok(files)
+}
