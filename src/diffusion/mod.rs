@@ -3,3 +3,6 @@
 
 pub mod image_io;
 pub mod preview;
+pub mod params;
+pub mod pipeline;
+pub mod text;

@@ -1,1 +1,165 @@
-//! The background engine thread and its message protocol.
+//! The background engine: one worker thread owns the models and runs jobs in
+//! order; the window or the CLI sends [`Command`]s and drains [`Event`]s.
+//!
+//! Nothing here blocks the caller: submitting, cancelling and reading events
+//! are channel operations. Cancellation is seen by the worker between steps.
+
+mod protocol;
+mod worker;
+
+pub use protocol::{Command, Event, JobId, JobRequest, JobResult, StartImage};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use candle_core::Device;
+use crossbeam_channel::{Receiver, Sender};
+
+use worker::{EventSink, Shared, Worker};
+
+/// How to start the engine.
+#[derive(Clone)]
+pub struct EngineOptions {
+    /// Where the models compute.
+    pub device: Device,
+    /// Compute threads. `None`: all cores but one, so a window stays responsive.
+    pub threads: Option<usize>,
+    /// Called after every event is sent (e.g. egui's `request_repaint`).
+    pub notify: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            threads: None,
+            notify: None,
+        }
+    }
+}
+
+impl EngineOptions {
+    /// The thread count actually used.
+    pub fn compute_threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            cores.saturating_sub(1).max(1)
+        })
+    }
+}
+
+/// Handle to the engine thread. Dropping it shuts the engine down.
+pub struct Engine {
+    options: EngineOptions,
+    commands: Sender<Command>,
+    events_tx: Sender<Event>,
+    events: Receiver<Event>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    next_id: AtomicU64,
+}
+
+impl Engine {
+    /// Start the worker thread.
+    pub fn spawn(options: EngineOptions) -> crate::Result<Self> {
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        let (commands, thread, shared) = start_worker(&options, events_tx.clone())?;
+        Ok(Self {
+            options,
+            commands,
+            events_tx,
+            events,
+            shared,
+            thread: Some(thread),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Queue a job; it runs after every job queued before it.
+    pub fn submit(&self, request: JobRequest) -> JobId {
+        let id = JobId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        if self
+            .commands
+            .send(Command::Generate(id, Box::new(request)))
+            .is_err()
+        {
+            let _ = self.events_tx.send(Event::Failed {
+                job: id,
+                error: "the engine is not running; restart it".into(),
+            });
+        }
+        id
+    }
+
+    /// Cancel a queued or running job; a running one stops after its current step.
+    pub fn cancel(&self, job: JobId) {
+        if let Ok(mut set) = self.shared.cancelled.lock() {
+            set.insert(job);
+        }
+    }
+
+    /// The event stream. Use `try_iter()` once per frame in a UI.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Whether the worker thread is still running.
+    pub fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Start a fresh worker after the old one died. Queued jobs of the old
+    /// worker are lost (their submitters saw `WorkerDied`).
+    pub fn restart(&mut self) -> crate::Result<()> {
+        self.stop();
+        let (commands, thread, shared) = start_worker(&self.options, self.events_tx.clone())?;
+        self.commands = commands;
+        self.thread = Some(thread);
+        self.shared = shared;
+        Ok(())
+    }
+
+    /// Stop after the current step and wait for the thread to exit.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Relaxed);
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+type Started = (Sender<Command>, JoinHandle<()>, Arc<Shared>);
+
+fn start_worker(options: &EngineOptions, events_tx: Sender<Event>) -> crate::Result<Started> {
+    let (commands, command_rx) = crossbeam_channel::unbounded();
+    let shared = Arc::new(Shared::default());
+    let sink = EventSink {
+        tx: events_tx,
+        notify: options.notify.clone(),
+    };
+    let worker = Worker::new(options.device.clone(), sink, shared.clone());
+    let threads = options.compute_threads();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("latent-compute-{i}"))
+        .build()
+        .map_err(|e| crate::Error::InvalidParams(format!("cannot start compute threads: {e}")))?;
+    let thread = std::thread::Builder::new()
+        .name("latent-engine".into())
+        // All tensor work inside the job runs on our sized pool, not rayon's global one.
+        .spawn(move || pool.install(|| worker.run(command_rx)))
+        .map_err(|e| crate::Error::io("engine thread", e))?;
+    Ok((commands, thread, shared))
+}

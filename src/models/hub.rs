@@ -98,3 +98,28 @@ fn not_cached(repo_id: &str, cache: &hf_hub::Cache) -> Error {
         ),
     }
 }
+
+/// Hub repositories we look for, in order, when no model is named.
+pub const KNOWN_MODELS: &[&str] = &[
+    "stabilityai/sd-turbo",
+    "stabilityai/sdxl-turbo",
+    "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    "runwayml/stable-diffusion-v1-5",
+    "stabilityai/stable-diffusion-2-1",
+    "stabilityai/stable-diffusion-xl-base-1.0",
+];
+
+/// The model to use when none is named: `LATENT_STUDIO_MODEL`, else the first
+/// known repository already in the hub cache.
+pub fn default_model() -> Option<super::files::ModelSource> {
+    if let Ok(m) = std::env::var("LATENT_STUDIO_MODEL") {
+        if !m.trim().is_empty() {
+            return Some(super::files::ModelSource::parse(m.trim()));
+        }
+    }
+    let cache = hf_hub::Cache::from_env();
+    KNOWN_MODELS
+        .iter()
+        .find(|id| cache.model(id.to_string()).get("model_index.json").is_some())
+        .map(|id| super::files::ModelSource::Hub(id.to_string()))
+}

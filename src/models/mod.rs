@@ -6,3 +6,4 @@ pub mod files;
 pub mod hub;
 pub mod unet;
 pub mod weights;
+pub mod stable_diffusion;

@@ -1,0 +1,177 @@
+//! `latent-studio generate`: one image from the command line, with progress.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use latent_studio::diffusion::params::GenerationParams;
+use latent_studio::diffusion::rng::RngKind;
+use latent_studio::diffusion::schedulers::SamplerKind;
+use latent_studio::engine::{Engine, EngineOptions, Event, JobRequest, StartImage};
+use latent_studio::models::files::ModelSource;
+use latent_studio::models::hub::default_model;
+
+/// Arguments of `generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// A diffusers model folder or a Hugging Face repo id (default: an installed model).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// What to draw.
+    #[arg(long)]
+    pub prompt: String,
+    /// What to avoid.
+    #[arg(long, default_value = "")]
+    pub negative_prompt: String,
+    /// Denoising steps (default: 20, or 2 for Turbo/LCM models).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Classifier-free guidance scale; ≤ 1 turns guidance off (default: 7, or 0 for Turbo).
+    #[arg(long)]
+    pub cfg: Option<f64>,
+    /// Seed; the same seed, model and settings give the same image.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Sampler: euler-a, euler, dpmpp-2m, dpmpp-2m-karras, ddim, lcm.
+    #[arg(long, default_value = "euler-a")]
+    pub sampler: SamplerKind,
+    /// Image width (default: the model's native size, or the start image's aspect).
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Image height.
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Start image for img2img.
+    #[arg(long)]
+    pub init_image: Option<PathBuf>,
+    /// img2img: 0 keeps the start image, 1 ignores it.
+    #[arg(long, default_value_t = 0.75)]
+    pub strength: f64,
+    /// Noise generator: torch-cpu reproduces PyTorch's CPU generator exactly.
+    #[arg(long, default_value = "torch-cpu")]
+    pub rng: RngKind,
+    /// Write every step's preview as PNG into this folder.
+    #[arg(long)]
+    pub previews: Option<PathBuf>,
+    /// Compute threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where to write the PNG.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Run the command.
+pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    let source = match &args.model {
+        Some(m) => ModelSource::parse(m),
+        None => default_model().context(
+            "no model given and none installed: pass --model <diffusers folder or hub id>, \
+             e.g. --model stabilityai/sd-turbo (downloads about 5 GB into the Hugging Face cache)",
+        )?,
+    };
+    if args.out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase) != Some("png".into()) {
+        bail!("--out must end in .png (got {})", args.out.display());
+    }
+    if let Some(dir) = &args.previews {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create previews folder {}", dir.display()))?;
+    }
+    let distilled = source.display_name().to_ascii_lowercase().contains("turbo");
+    let params = GenerationParams {
+        prompt: args.prompt.clone(),
+        negative_prompt: args.negative_prompt.clone(),
+        steps: args.steps.unwrap_or(if distilled { 2 } else { 20 }),
+        cfg_scale: args.cfg.unwrap_or(if distilled { 0.0 } else { 7.0 }),
+        seed: args.seed,
+        sampler: args.sampler,
+        width: args.width,
+        height: args.height,
+        rng: args.rng,
+        strength: args.strength,
+    };
+    params.validate()?;
+
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let engine = Engine::spawn(EngineOptions {
+        threads: Some(threads),
+        ..Default::default()
+    })?;
+    let job = engine.submit(JobRequest {
+        model: source,
+        params,
+        start_image: args.init_image.clone().map(StartImage::Path),
+    });
+
+    let mut stderr = std::io::stderr();
+    for event in engine.events().iter() {
+        if event.job() != Some(job) {
+            continue;
+        }
+        match event {
+            Event::ModelLoading { what, progress, .. } => {
+                let _ = writeln!(stderr, "loading {what} ({:.0}%)", progress * 100.0);
+            }
+            Event::Started { total_steps, .. } => {
+                let _ = writeln!(stderr, "denoising {total_steps} steps");
+            }
+            Event::Step {
+                step,
+                total,
+                preview,
+                elapsed,
+                ..
+            } => {
+                let per_step = elapsed.as_secs_f64() / step as f64;
+                let _ = writeln!(stderr, "step {step}/{total}  {per_step:.2} s/step");
+                if let Some(dir) = &args.previews {
+                    let path = dir.join(format!("step-{step:03}.png"));
+                    if let Some(img) = preview.to_rgba_image() {
+                        img.save(&path)
+                            .with_context(|| format!("cannot write preview {}", path.display()))?;
+                    }
+                }
+            }
+            Event::Finished { result, .. } => {
+                write_png_atomically(&result.image, &args.out)?;
+                let _ = writeln!(
+                    stderr,
+                    "wrote {} ({}x{}, {} tokens, {:.1} s)",
+                    args.out.display(),
+                    result.image.width(),
+                    result.image.height(),
+                    result.token_count,
+                    result.duration.as_secs_f64()
+                );
+                return Ok(());
+            }
+            Event::Cancelled { .. } => bail!("cancelled"),
+            Event::Failed { error, .. } => bail!("{error}"),
+            Event::WorkerDied { message } => bail!("{message}"),
+        }
+    }
+    bail!("the engine stopped unexpectedly")
+}
+
+/// Write to a temporary file beside the target, flush it to disk, then rename:
+/// a crash leaves either no file or a complete one.
+fn write_png_atomically(img: &image::RgbImage, out: &Path) -> anyhow::Result<()> {
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = out.file_name().context("--out has no file name")?.to_string_lossy();
+    let tmp = dir.join(format!(".{name}.partial"));
+    let result = (|| -> anyhow::Result<()> {
+        let file = std::fs::File::create(&tmp)?;
+        let mut writer = std::io::BufWriter::new(file);
+        img.write_to(&mut writer, image::ImageFormat::Png)?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, out)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", out.display()))
+}

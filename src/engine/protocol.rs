@@ -1,0 +1,141 @@
+//! The messages between the engine thread and whoever drives it (the window, the CLI).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use image::RgbImage;
+
+use crate::diffusion::params::GenerationParams;
+use crate::diffusion::preview::PreviewImage;
+use crate::models::files::ModelSource;
+
+/// Identifies a job for its whole life; assigned by [`super::Engine::submit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The start image of an img2img job.
+#[derive(Debug, Clone)]
+pub enum StartImage {
+    /// A file the engine reads (so large files never decode on the UI thread).
+    Path(PathBuf),
+    /// An image already in memory (e.g. "Vary" on a result).
+    Image(Arc<RgbImage>),
+}
+
+/// One image to make.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    /// Which model (loaded on first use, then cached).
+    pub model: ModelSource,
+    /// The settings.
+    pub params: GenerationParams,
+    /// Set for img2img.
+    pub start_image: Option<StartImage>,
+}
+
+/// What the engine is asked to do.
+#[derive(Debug)]
+pub enum Command {
+    /// Queue a job (FIFO).
+    Generate(JobId, Box<JobRequest>),
+    /// Finish the current step, then stop; drop everything and exit.
+    Shutdown,
+}
+
+/// The final result of a job.
+#[derive(Debug, Clone)]
+pub struct JobResult {
+    /// The image decoded by the full VAE.
+    pub image: Arc<RgbImage>,
+    /// The parameters with every default filled in.
+    pub params: GenerationParams,
+    /// The model it was made with.
+    pub model: ModelSource,
+    /// One preview per step (the emergence timeline).
+    pub previews: Arc<Vec<PreviewImage>>,
+    /// Prompt length in tokens.
+    pub token_count: usize,
+    /// Time the job took, model loading excluded.
+    pub duration: Duration,
+}
+
+/// What the engine reports. Every job ends in exactly one of `Finished`,
+/// `Cancelled` or `Failed`.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A model is being loaded for `job`; `progress` runs from 0 to 1.
+    ModelLoading {
+        /// The job waiting for it.
+        job: JobId,
+        /// What is loading right now ("U-Net", ...).
+        what: String,
+        /// Fraction done.
+        progress: f32,
+    },
+    /// `job` started denoising.
+    Started {
+        /// The job.
+        job: JobId,
+        /// Steps it will run.
+        total_steps: usize,
+    },
+    /// A step finished.
+    Step {
+        /// The job.
+        job: JobId,
+        /// 1-based step index.
+        step: usize,
+        /// Steps in this job.
+        total: usize,
+        /// Predicted clean image after the step.
+        preview: Arc<PreviewImage>,
+        /// Time since denoising started.
+        elapsed: Duration,
+    },
+    /// The job produced its image.
+    Finished {
+        /// The job.
+        job: JobId,
+        /// Image, parameters, timeline.
+        result: Box<JobResult>,
+    },
+    /// The job was cancelled (before or while running).
+    Cancelled {
+        /// The job.
+        job: JobId,
+    },
+    /// The job failed; the engine goes on with the next one.
+    Failed {
+        /// The job.
+        job: JobId,
+        /// A one-line message for the person.
+        error: String,
+    },
+    /// The worker thread died (a bug); [`super::Engine::restart`] brings it back.
+    WorkerDied {
+        /// What it died of.
+        message: String,
+    },
+}
+
+impl Event {
+    /// The job this event is about, if any.
+    pub fn job(&self) -> Option<JobId> {
+        match self {
+            Event::ModelLoading { job, .. }
+            | Event::Started { job, .. }
+            | Event::Step { job, .. }
+            | Event::Finished { job, .. }
+            | Event::Cancelled { job }
+            | Event::Failed { job, .. } => Some(*job),
+            Event::WorkerDied { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The engine thread's loop: take jobs in order, keep the last model loaded,
+//! run the pipeline, report every step.
+
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use candle_core::Device;
+use crossbeam_channel::{Receiver, Sender};
+
+use super::protocol::{Command, Event, JobId, JobRequest, JobResult, StartImage};
+use crate::diffusion::image_io::load_rgb;
+use crate::diffusion::pipeline::generate;
+use crate::diffusion::schedulers::img2img_start_step;
+use crate::error::Error;
+use crate::models::files::{ModelFiles, ModelSource};
+use crate::models::stable_diffusion::StableDiffusion;
+
+/// State shared between the handle and the worker.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Jobs to cancel (queued or running).
+    pub cancelled: Mutex<HashSet<JobId>>,
+    /// Set by shutdown: stop after the current step.
+    pub shutdown: AtomicBool,
+}
+
+impl Shared {
+    fn take_cancel(&self, job: JobId) -> bool {
+        self.cancelled.lock().map(|mut s| s.remove(&job)).unwrap_or(false)
+    }
+
+    fn is_cancelled(&self, job: JobId) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+            || self.cancelled.lock().map(|s| s.contains(&job)).unwrap_or(false)
+    }
+}
+
+/// Sends events and wakes the receiver (the window's `request_repaint`).
+#[derive(Clone)]
+pub(crate) struct EventSink {
+    pub tx: Sender<Event>,
+    pub notify: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl EventSink {
+    pub fn send(&self, event: Event) {
+        // A dropped receiver means nobody listens any more; nothing to do.
+        let _ = self.tx.send(event);
+        if let Some(notify) = &self.notify {
+            notify();
+        }
+    }
+}
+
+/// Reports the worker's death if it unwinds past the job-level guard.
+struct DeathWatch(EventSink);
+
+impl Drop for DeathWatch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.send(Event::WorkerDied {
+                message: "the engine thread crashed".into(),
+            });
+        }
+    }
+}
+
+/// The worker's own state: the cached model.
+pub(crate) struct Worker {
+    pub device: Device,
+    pub events: EventSink,
+    pub shared: Arc<Shared>,
+    model: Option<(ModelSource, StableDiffusion)>,
+}
+
+impl Worker {
+    pub fn new(device: Device, events: EventSink, shared: Arc<Shared>) -> Self {
+        Self {
+            device,
+            events,
+            shared,
+            model: None,
+        }
+    }
+
+    /// Run until `Shutdown` or until every handle is dropped.
+    pub fn run(mut self, commands: Receiver<Command>) {
+        let _watch = DeathWatch(self.events.clone());
+        while let Ok(command) = commands.recv() {
+            match command {
+                Command::Shutdown => break,
+                Command::Generate(job, request) => {
+                    if self.shared.shutdown.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if self.shared.take_cancel(job) {
+                        self.events.send(Event::Cancelled { job });
+                        continue;
+                    }
+                    // A panic inside one job (a bug) fails that job only.
+                    let outcome =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| self.run_job(job, &request)));
+                    let event = match outcome {
+                        Ok(Ok(result)) => Event::Finished {
+                            job,
+                            result: Box::new(result),
+                        },
+                        Ok(Err(Error::Cancelled)) => Event::Cancelled { job },
+                        Ok(Err(e)) => Event::Failed {
+                            job,
+                            error: e.one_line(),
+                        },
+                        Err(panic) => {
+                            // The model may be half-updated; load it afresh next time.
+                            self.model = None;
+                            Event::Failed {
+                                job,
+                                error: format!("internal error: {}", panic_message(&panic)),
+                            }
+                        }
+                    };
+                    self.shared.take_cancel(job);
+                    self.events.send(event);
+                }
+            }
+        }
+    }
+
+    fn ensure_model(&mut self, job: JobId, source: &ModelSource) -> crate::Result<()> {
+        if matches!(&self.model, Some((s, _)) if s == source) {
+            return Ok(());
+        }
+        // Free the old model before loading the next: two never fit together.
+        self.model = None;
+        let events = self.events.clone();
+        let mut progress = |what: &str, p: f32| {
+            events.send(Event::ModelLoading {
+                job,
+                what: what.to_string(),
+                progress: p,
+            })
+        };
+        progress("model files", 0.0);
+        let files = ModelFiles::resolve(source, StableDiffusion::dtype_for(&self.device) != candle_core::DType::F32)?;
+        let model = StableDiffusion::load(files, &self.device, &mut progress)?;
+        self.model = Some((source.clone(), model));
+        Ok(())
+    }
+
+    fn run_job(&mut self, job: JobId, request: &JobRequest) -> crate::Result<JobResult> {
+        request.params.validate()?;
+        let start_image = match &request.start_image {
+            None => None,
+            Some(StartImage::Path(p)) => Some(Arc::new(load_rgb(p)?)),
+            Some(StartImage::Image(img)) => Some(img.clone()),
+        };
+        self.ensure_model(job, &request.model)?;
+        if self.shared.is_cancelled(job) {
+            return Err(Error::Cancelled);
+        }
+        let (_, model) = self.model.as_ref().expect("model loaded above");
+        let params = &request.params;
+        let total_steps = match &start_image {
+            Some(_) if params.strength < 1.0 => {
+                params.steps - img2img_start_step(params.steps, params.strength)
+            }
+            _ => params.steps,
+        };
+        self.events.send(Event::Started { job, total_steps });
+        let events = &self.events;
+        let shared = &self.shared;
+        let mut on_step = |p: &crate::diffusion::pipeline::StepProgress| {
+            events.send(Event::Step {
+                job,
+                step: p.step,
+                total: p.total,
+                preview: Arc::new(p.preview.clone()),
+                elapsed: p.elapsed,
+            });
+            !shared.is_cancelled(job)
+        };
+        let generated = generate(model, params, start_image.as_deref(), &mut on_step)?;
+        Ok(JobResult {
+            image: Arc::new(generated.image),
+            params: generated.params,
+            model: request.model.clone(),
+            previews: Arc::new(generated.previews),
+            token_count: generated.token_count,
+            duration: generated.duration,
+        })
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}

@@ -1,0 +1,210 @@
+//! Test fixtures: tiny random-weight Stable Diffusion pipelines written in the
+//! diffusers folder layout (model_index.json, config.json + .safetensors for
+//! every component, tokenizer files), loaded back through the real loader.
+//!
+//! Weights are random (a `VarMap` records exactly the tensors our modules ask
+//! for), so images are meaningless but every code path and file format is real.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use serde_json::{json, Value};
+
+use latent_studio::models::clip::{ClipTextConfig, ClipTextModel};
+use latent_studio::models::unet::{UNet2DConditionModel, UNetConfig};
+use latent_studio::models::vae::{AutoencoderKl, VaeConfig};
+
+/// Which real pipeline layout the fixture imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// One CLIP-L style encoder (pads with EOS), conv projections, epsilon.
+    Sd1,
+    /// OpenCLIP style encoder (pads with "!"), linear projections, v-prediction.
+    Sd2,
+    /// Two encoders, penultimate states, pooled + time-id conditioning.
+    Sdxl,
+}
+
+fn write_json(path: &Path, value: &Value) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, serde_json::to_string_pretty(value).unwrap()).unwrap();
+}
+
+fn save_random<T>(
+    dir: &Path,
+    file: &str,
+    config: &Value,
+    build: impl FnOnce(VarBuilder) -> T,
+) {
+    write_json(&dir.join("config.json"), config);
+    let vm = VarMap::new();
+    let _ = build(VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu));
+    vm.save(dir.join(file)).unwrap();
+}
+
+fn clip_config(hidden_act: &str, projection: bool) -> Value {
+    let mut c = json!({
+        "architectures": [if projection { "CLIPTextModelWithProjection" } else { "CLIPTextModel" }],
+        "vocab_size": 49408,
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 77,
+        "hidden_act": hidden_act,
+        "layer_norm_eps": 1e-5,
+        "bos_token_id": 49406,
+        "eos_token_id": 49407,
+    });
+    if projection {
+        c["projection_dim"] = json!(32);
+    }
+    c
+}
+
+fn write_clip(dir: &Path, hidden_act: &str, projection: bool) {
+    let config = clip_config(hidden_act, projection);
+    let cfg: ClipTextConfig = serde_json::from_value(config.clone()).unwrap();
+    save_random(dir, "model.safetensors", &config, |vb| {
+        ClipTextModel::new(vb, &cfg, projection).unwrap()
+    });
+}
+
+fn write_tokenizer(dir: &Path, pad: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let assets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets");
+    for f in ["vocab.json", "merges.txt"] {
+        std::fs::copy(assets.join(f), dir.join(f)).unwrap();
+    }
+    write_json(
+        &dir.join("tokenizer_config.json"),
+        &json!({
+            "bos_token": "<|startoftext|>",
+            "eos_token": "<|endoftext|>",
+            "pad_token": pad,
+            "model_max_length": 77,
+            "tokenizer_class": "CLIPTokenizer",
+        }),
+    );
+}
+
+fn unet_config(family: Family) -> Value {
+    let mut c = json!({
+        "_class_name": "UNet2DConditionModel",
+        "sample_size": 8,
+        "in_channels": 4,
+        "out_channels": 4,
+        "block_out_channels": [32, 64],
+        "layers_per_block": 1,
+        "norm_num_groups": 32,
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "cross_attention_dim": 32,
+        "attention_head_dim": 2,
+    });
+    match family {
+        Family::Sd1 => {}
+        Family::Sd2 => {
+            c["use_linear_projection"] = json!(true);
+            c["attention_head_dim"] = json!([2, 4]);
+        }
+        Family::Sdxl => {
+            c["use_linear_projection"] = json!(true);
+            c["cross_attention_dim"] = json!(64);
+            c["transformer_layers_per_block"] = json!([2, 1]);
+            c["addition_embed_type"] = json!("text_time");
+            c["addition_time_embed_dim"] = json!(8);
+            c["projection_class_embeddings_input_dim"] = json!(32 + 6 * 8);
+        }
+    }
+    c
+}
+
+fn vae_config(family: Family) -> Value {
+    json!({
+        "_class_name": "AutoencoderKL",
+        "in_channels": 3,
+        "out_channels": 3,
+        "latent_channels": 4,
+        "block_out_channels": [32, 32, 32, 32],
+        "down_block_types": ["DownEncoderBlock2D"; 4],
+        "up_block_types": ["UpDecoderBlock2D"; 4],
+        "layers_per_block": 1,
+        "norm_num_groups": 32,
+        "sample_size": 64,
+        "scaling_factor": if family == Family::Sdxl { 0.13025 } else { 0.18215 },
+        "force_upcast": family == Family::Sdxl,
+    })
+}
+
+fn scheduler_config(family: Family) -> Value {
+    json!({
+        "_class_name": "EulerDiscreteScheduler",
+        "num_train_timesteps": 1000,
+        "beta_start": 0.00085,
+        "beta_end": 0.012,
+        "beta_schedule": "scaled_linear",
+        "prediction_type": if family == Family::Sd2 { "v_prediction" } else { "epsilon" },
+        "timestep_spacing": "leading",
+        "steps_offset": 1,
+        "set_alpha_to_one": false,
+        "clip_sample": false,
+    })
+}
+
+/// Write a tiny pipeline of `family` into `root` and return `root`.
+pub fn write_tiny_model(root: &Path, family: Family) -> PathBuf {
+    let sdxl = family == Family::Sdxl;
+    let mut index = json!({
+        "_class_name": if sdxl { "StableDiffusionXLPipeline" } else { "StableDiffusionPipeline" },
+        "_diffusers_version": "0.30.0",
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+    });
+    if sdxl {
+        index["text_encoder_2"] = json!(["transformers", "CLIPTextModelWithProjection"]);
+        index["tokenizer_2"] = json!(["transformers", "CLIPTokenizer"]);
+        index["force_zeros_for_empty_prompt"] = json!(true);
+    }
+    write_json(&root.join("model_index.json"), &index);
+
+    let unet = unet_config(family);
+    let ucfg: UNetConfig = serde_json::from_value(unet.clone()).unwrap();
+    save_random(&root.join("unet"), "diffusion_pytorch_model.safetensors", &unet, |vb| {
+        UNet2DConditionModel::new(vb, &ucfg).unwrap()
+    });
+    let vae = vae_config(family);
+    let vcfg: VaeConfig = serde_json::from_value(vae.clone()).unwrap();
+    save_random(&root.join("vae"), "diffusion_pytorch_model.safetensors", &vae, |vb| {
+        AutoencoderKl::new(vb, &vcfg).unwrap()
+    });
+    let (act, pad) = match family {
+        Family::Sd1 => ("quick_gelu", "<|endoftext|>"),
+        Family::Sd2 => ("gelu", "!"),
+        Family::Sdxl => ("quick_gelu", "<|endoftext|>"),
+    };
+    write_clip(&root.join("text_encoder"), act, false);
+    write_tokenizer(&root.join("tokenizer"), pad);
+    if sdxl {
+        write_clip(&root.join("text_encoder_2"), "gelu", true);
+        write_tokenizer(&root.join("tokenizer_2"), "!");
+    }
+    write_json(
+        &root.join("scheduler").join("scheduler_config.json"),
+        &scheduler_config(family),
+    );
+    root.to_path_buf()
+}
+
+/// A temp dir holding a tiny model; keep the `TempDir` alive while using it.
+pub fn tiny_model(family: Family) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = write_tiny_model(&dir.path().join("tiny-model"), family);
+    (dir, root)
+}
