@@ -7,3 +7,4 @@ pub mod hub;
 pub mod unet;
 pub mod weights;
 pub mod stable_diffusion;
+pub mod random;

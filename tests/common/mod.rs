@@ -2,18 +2,18 @@
 //! diffusers folder layout (model_index.json, config.json + .safetensors for
 //! every component, tokenizer files), loaded back through the real loader.
 //!
-//! Weights are random (a `VarMap` records exactly the tensors our modules ask
-//! for), so images are meaningless but every code path and file format is real.
+//! Weights are random (written for exactly the tensors our modules ask for),
+//! so images are meaningless but every code path and file format is real.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarBuilder;
 use serde_json::{json, Value};
 
 use latent_studio::models::clip::{ClipTextConfig, ClipTextModel};
+use latent_studio::models::random::write_random_weights;
 use latent_studio::models::unet::{UNet2DConditionModel, UNetConfig};
 use latent_studio::models::vae::{AutoencoderKl, VaeConfig};
 
@@ -37,12 +37,10 @@ fn save_random<T>(
     dir: &Path,
     file: &str,
     config: &Value,
-    build: impl FnOnce(VarBuilder) -> T,
+    build: impl FnOnce(VarBuilder<'static>) -> T,
 ) {
     write_json(&dir.join("config.json"), config);
-    let vm = VarMap::new();
-    let _ = build(VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu));
-    vm.save(dir.join(file)).unwrap();
+    write_random_weights(&dir.join(file), 7, |vb| Ok(build(vb))).unwrap();
 }
 
 fn clip_config(hidden_act: &str, projection: bool) -> Value {
