@@ -2,4 +2,5 @@
 //! config.json it ships with, and the code that finds and validates the files.
 
 pub mod attention;
+pub mod tokenizer;
 pub mod weights;
