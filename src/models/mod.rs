@@ -2,5 +2,6 @@
 //! config.json it ships with, and the code that finds and validates the files.
 
 pub mod attention;
+pub mod clip;
 pub mod tokenizer;
 pub mod weights;
