@@ -3,5 +3,7 @@
 
 pub mod attention;
 pub mod clip;
+pub mod layers;
 pub mod tokenizer;
+pub mod vae;
 pub mod weights;
