@@ -1,10 +1,21 @@
 //! The neural networks of a Stable Diffusion pipeline, each built from the
 //! config.json it ships with, and the code that finds and validates the files.
+//!
+//! - networks: [`clip`] (text encoder), [`unet`] (denoiser), [`vae`]
+//!   (autoencoder), sharing [`layers`] and [`attention`];
+//! - text: [`tokenizer`];
+//! - files: [`files`] (diffusers folders), [`hub`] (Hugging Face cache),
+//!   [`weights`] (validated safetensors), [`random`] (random-weight fixtures);
+//! - the assembled pipeline: [`stable_diffusion`].
 
 pub mod attention;
+pub mod clip;
 pub mod files;
 pub mod hub;
-pub mod unet;
-pub mod weights;
-pub mod stable_diffusion;
+pub mod layers;
 pub mod random;
+pub mod stable_diffusion;
+pub mod tokenizer;
+pub mod unet;
+pub mod vae;
+pub mod weights;
