@@ -3,7 +3,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::resnet::{Downsample2D, ResnetBlock2D, ResnetConfig, Upsample2D};
+use crate::models::layers::{Downsample2D, ResnetBlock2D, Upsample2D};
 use super::transformer::{Transformer2D, TransformerConfig};
 
 /// What every block shares: norm settings, the timestep width and the attention layout.
@@ -28,18 +28,8 @@ pub struct BlockParams {
 }
 
 impl BlockParams {
-    fn resnet(&self, vb: VarBuilder, i: usize, o: usize, scale: f64) -> Result<ResnetBlock2D> {
-        ResnetBlock2D::new(
-            vb,
-            ResnetConfig {
-                in_channels: i,
-                out_channels: o,
-                temb_channels: Some(self.temb),
-                groups: self.groups,
-                eps: self.eps,
-                output_scale: scale,
-            },
-        )
+    fn resnet(&self, vb: VarBuilder, i: usize, o: usize) -> Result<ResnetBlock2D> {
+        ResnetBlock2D::new(vb, i, o, Some(self.temb), self.groups, self.eps)
     }
 
     fn transformer(&self, vb: VarBuilder, channels: usize) -> Result<Transformer2D> {
@@ -58,7 +48,6 @@ impl BlockParams {
 }
 
 /// `DownBlock2D` / `CrossAttnDownBlock2D`.
-#[derive(Debug)]
 pub struct DownBlock {
     resnets: Vec<ResnetBlock2D>,
     attentions: Vec<Transformer2D>,
@@ -79,7 +68,7 @@ impl DownBlock {
         let mut attentions = Vec::new();
         for i in 0..layers {
             let i_ch = if i == 0 { in_ch } else { out_ch };
-            resnets.push(p.resnet(vb.pp(format!("resnets.{i}")), i_ch, out_ch, 1.0)?);
+            resnets.push(p.resnet(vb.pp(format!("resnets.{i}")), i_ch, out_ch)?);
             if p.cross_attention {
                 attentions.push(p.transformer(vb.pp(format!("attentions.{i}")), out_ch)?);
             }
@@ -119,37 +108,39 @@ impl DownBlock {
 }
 
 /// `UNetMidBlock2DCrossAttn`: resnet, then (attention, resnet) pairs.
-#[derive(Debug)]
 pub struct MidBlock {
     first: ResnetBlock2D,
     layers: Vec<(Transformer2D, ResnetBlock2D)>,
+    /// Each resnet's output is divided by this (`mid_block_scale_factor`, 1 in SD).
+    scale: f64,
 }
 
 impl MidBlock {
     /// One attention layer, as in every SD model.
     pub fn new(vb: VarBuilder, p: BlockParams, channels: usize, scale: f64) -> Result<Self> {
         Ok(Self {
-            first: p.resnet(vb.pp("resnets.0"), channels, channels, scale)?,
+            first: p.resnet(vb.pp("resnets.0"), channels, channels)?,
             layers: vec![(
                 p.transformer(vb.pp("attentions.0"), channels)?,
-                p.resnet(vb.pp("resnets.1"), channels, channels, scale)?,
+                p.resnet(vb.pp("resnets.1"), channels, channels)?,
             )],
+            scale,
         })
     }
 
     /// Apply the block.
     pub fn forward(&self, xs: &Tensor, temb: &Tensor, context: &Tensor) -> Result<Tensor> {
-        let mut xs = self.first.forward(xs, Some(temb))?;
+        let scaled = |x: Tensor| if self.scale == 1.0 { Ok(x) } else { x / self.scale };
+        let mut xs = scaled(self.first.forward(xs, Some(temb))?)?;
         for (attn, resnet) in &self.layers {
             xs = attn.forward(&xs, context)?;
-            xs = resnet.forward(&xs, Some(temb))?;
+            xs = scaled(resnet.forward(&xs, Some(temb))?)?;
         }
         Ok(xs)
     }
 }
 
 /// `UpBlock2D` / `CrossAttnUpBlock2D`: each resnet first concatenates one skip state.
-#[derive(Debug)]
 pub struct UpBlock {
     resnets: Vec<ResnetBlock2D>,
     attentions: Vec<Transformer2D>,
@@ -181,7 +172,7 @@ impl UpBlock {
         for i in 0..layers {
             let skip = if i == layers - 1 { ch.in_ch } else { ch.out_ch };
             let input = if i == 0 { ch.prev_out_ch } else { ch.out_ch };
-            resnets.push(p.resnet(vb.pp(format!("resnets.{i}")), input + skip, ch.out_ch, 1.0)?);
+            resnets.push(p.resnet(vb.pp(format!("resnets.{i}")), input + skip, ch.out_ch)?);
             if p.cross_attention {
                 attentions.push(p.transformer(vb.pp(format!("attentions.{i}")), ch.out_ch)?);
             }
@@ -225,7 +216,7 @@ impl UpBlock {
                 }
                 None => (h * 2, w * 2),
             };
-            xs = up.forward(&xs, th, tw)?;
+            xs = up.forward_to(&xs, th, tw)?;
         }
         Ok(xs)
     }

@@ -7,7 +7,6 @@
 mod blocks;
 mod config;
 mod embeddings;
-mod resnet;
 mod transformer;
 
 pub use config::{PerBlock, UNetConfig};
@@ -30,7 +29,6 @@ pub struct TextTimeConditioning {
 }
 
 /// The conditional U-Net.
-#[derive(Debug)]
 pub struct UNet2DConditionModel {
     config: UNetConfig,
     conv_in: Conv2d,

@@ -139,7 +139,6 @@ pub struct TransformerConfig {
 }
 
 /// Group norm, projection in, `depth` transformer blocks, projection out, residual.
-#[derive(Debug)]
 pub struct Transformer2D {
     norm: GroupNorm,
     proj_in: Projection,

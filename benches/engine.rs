@@ -1,0 +1,215 @@
+//! Speed and memory of the engine's parts on SD1.5-shaped random weights.
+//!
+//!     cargo bench --bench engine            # all stages
+//!     cargo bench --bench engine -- unet256 # one stage
+//!
+//! The weights (4.2 GB, f32) are written once to `LATENT_BENCH_DIR`
+//! (default: target/bench-sd15) and loaded through the real loader. Each
+//! stage runs in its own process so its peak RSS is its own. Runs per stage:
+//! `LATENT_BENCH_RUNS` (default 3; the first run is a warm-up and not counted
+//! when more than one run is made).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::json;
+
+use latent_studio::diffusion::preview::{latent_preview, LatentSpace};
+use latent_studio::models::clip::{ClipTextConfig, ClipTextModel};
+use latent_studio::models::random::write_random_weights;
+use latent_studio::models::tokenizer::ClipTokenizer;
+use latent_studio::models::unet::{UNet2DConditionModel, UNetConfig};
+use latent_studio::models::vae::{AutoencoderKl, VaeConfig};
+use latent_studio::models::weights::WeightSet;
+
+const STAGES: &[(&str, &str)] = &[
+    ("load", "load U-Net weights (3.4 GB f32)"),
+    ("text", "text encoding, prompt + negative"),
+    ("unet256", "U-Net step 256² with CFG (batch 2)"),
+    ("unet512", "U-Net step 512² with CFG (batch 2)"),
+    ("vae512", "VAE decode 512²"),
+    ("preview", "latent→RGB preview 64×64 latent"),
+];
+
+fn unet_config() -> serde_json::Value {
+    json!({
+        "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280],
+        "cross_attention_dim": 768, "layers_per_block": 2, "sample_size": 64,
+        "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+    })
+}
+
+fn vae_config() -> serde_json::Value {
+    json!({
+        "block_out_channels": [128, 256, 512, 512], "layers_per_block": 2, "latent_channels": 4,
+        "norm_num_groups": 32, "sample_size": 512, "scaling_factor": 0.18215,
+        "down_block_types": ["DownEncoderBlock2D"; 4], "up_block_types": ["UpDecoderBlock2D"; 4],
+    })
+}
+
+fn clip_config() -> serde_json::Value {
+    json!({
+        "vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+        "num_attention_heads": 12, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
+        "layer_norm_eps": 1e-5, "projection_dim": 768,
+    })
+}
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("LATENT_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-sd15"))
+}
+
+fn ensure_weights(dir: &Path) -> anyhow::Result<()> {
+    let marker = dir.join("complete");
+    if marker.exists() {
+        return Ok(());
+    }
+    eprintln!("writing SD1.5-shaped random weights to {} (once)", dir.display());
+    let unet: UNetConfig = serde_json::from_value(unet_config())?;
+    let vae: VaeConfig = serde_json::from_value(vae_config())?;
+    let clip: ClipTextConfig = serde_json::from_value(clip_config())?;
+    let n = write_random_weights(&dir.join("unet.safetensors"), 1, |vb| {
+        Ok(UNet2DConditionModel::new(vb, &unet)?)
+    })?;
+    eprintln!("  U-Net: {n} parameters");
+    write_random_weights(&dir.join("vae.safetensors"), 2, |vb| AutoencoderKl::new(vb, &vae))?;
+    write_random_weights(&dir.join("clip.safetensors"), 3, |vb| ClipTextModel::new(vb, &clip, false))?;
+    std::fs::write(marker, b"ok")?;
+    Ok(())
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn time_runs(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Vec<f64>> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    if times.len() > 1 {
+        times.remove(0);
+    }
+    Ok(times)
+}
+
+/// Run one stage in this process and print `name times… | peak` for the parent.
+fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
+    let dev = Device::Cpu;
+    let load_unet = || -> anyhow::Result<UNet2DConditionModel> {
+        let cfg: UNetConfig = serde_json::from_value(unet_config())?;
+        let vb = WeightSet::open(&[dir.join("unet.safetensors")])?.var_builder(DType::F32, &dev);
+        Ok(UNet2DConditionModel::new(vb, &cfg)?)
+    };
+    let times = match stage {
+        "load" => time_runs(runs, || load_unet().map(drop))?,
+        "text" => {
+            let cfg: ClipTextConfig = serde_json::from_value(clip_config())?;
+            let vb = WeightSet::open(&[dir.join("clip.safetensors")])?.var_builder(DType::F32, &dev);
+            let clip = ClipTextModel::new(vb, &cfg, false)?;
+            let tok = ClipTokenizer::bundled(latent_studio::models::tokenizer::Pad::EndOfText)?;
+            time_runs(runs, || {
+                for text in ["a photo of a terrier, looking up, cute, white background", ""] {
+                    let ids = tok.chunks(text)?.chunks.remove(0);
+                    let ids = Tensor::from_vec(ids, (1, 77), &dev)?;
+                    clip.forward(&ids)?;
+                }
+                Ok(())
+            })?
+        }
+        "unet256" | "unet512" => {
+            let unet = load_unet()?;
+            let side = if stage == "unet256" { 32 } else { 64 };
+            let x = Tensor::randn(0f32, 1., (2, 4, side, side), &dev)?;
+            let ctx = Tensor::randn(0f32, 1., (2, 77, 768), &dev)?;
+            time_runs(runs, || Ok(unet.forward(&x, 500.0, &ctx, None).map(drop)?))?
+        }
+        "vae512" => {
+            let cfg: VaeConfig = serde_json::from_value(vae_config())?;
+            let vb = WeightSet::open(&[dir.join("vae.safetensors")])?.var_builder(DType::F32, &dev);
+            let vae = AutoencoderKl::new(vb, &cfg)?;
+            let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
+            time_runs(runs, || Ok(vae.decode(&z).map(drop)?))?
+        }
+        "preview" => {
+            let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
+            // 100 previews per run: one is too quick to time alone.
+            time_runs(runs.max(3), || {
+                for _ in 0..100 {
+                    latent_preview(&z, LatentSpace::Sd)?;
+                }
+                Ok(())
+            })?
+            .into_iter()
+            .map(|t| t / 100.0)
+            .collect()
+        }
+        other => anyhow::bail!("unknown stage {other}"),
+    };
+    let list: Vec<String> = times.iter().map(|t| format!("{t}")).collect();
+    println!("RESULT {} | {}", list.join(" "), peak_rss_mib());
+    Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let dir = bench_dir();
+    let runs: usize = std::env::var("LATENT_BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    if let Some(stage) = std::env::var("LATENT_BENCH_STAGE").ok() {
+        return run_stage(&stage, &dir, runs);
+    }
+    ensure_weights(&dir)?;
+    let threads = candle_core::utils::get_num_threads();
+    println!("SD1.5-shaped random weights, f32, CPU, {threads} threads, {runs} runs (first is warm-up)\n");
+    println!("| stage | what | median | min | max | peak RSS |");
+    println!("|---|---|---|---|---|---|");
+    for (stage, what) in STAGES {
+        if !args.is_empty() && !args.iter().any(|a| a == stage) {
+            continue;
+        }
+        let out = Command::new(std::env::current_exe()?)
+            .env("LATENT_BENCH_STAGE", stage)
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
+            println!("| {stage} | {what} | failed: {} |", String::from_utf8_lossy(&out.stderr).trim());
+            continue;
+        };
+        let (times, rss) = line.split_once(" | ").unwrap_or((line, "nan"));
+        let times: Vec<f64> = times.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+        let fmt = |s: f64| if s < 0.1 { format!("{:.2} ms", s * 1000.0) } else { format!("{s:.2} s") };
+        let (lo, hi) = times.iter().fold((f64::MAX, f64::MIN), |(a, b), &t| (a.min(t), b.max(t)));
+        let rss: f64 = rss.trim().parse().unwrap_or(f64::NAN);
+        println!(
+            "| {stage} | {what} | {} | {} | {} | {:.0} MiB |",
+            fmt(median(times.clone())),
+            fmt(lo),
+            fmt(hi),
+            rss
+        );
+    }
+    Ok(())
+}
