@@ -239,7 +239,7 @@ fn normal_fill_16(data: &mut [f32; 16]) {
 }
 
 // Constants of avx_mathfun.h, written as the same decimal literals and
-// rounded to f32 the way the C source does.
+// rounded to f32 the way the C source does (hence the "excessive" digits).
 const LOG_P: [f32; 9] = [
     7.0376836292E-2_f64 as f32,
     -1.1514610310E-1_f64 as f32,
@@ -252,10 +252,13 @@ const LOG_P: [f32; 9] = [
     3.3333331174E-1_f64 as f32,
 ];
 const LOG_Q1: f32 = -2.12194440e-4_f64 as f32;
+#[allow(clippy::excessive_precision)]
 const LOG_Q2: f32 = 0.693359375;
-const SQRTHF: f32 = 0.707106781186547524_f64 as f32;
+const SQRTHF: f32 = std::f64::consts::FRAC_1_SQRT_2 as f32;
 const MINUS_DP1: f32 = -0.78515625;
+#[allow(clippy::excessive_precision)]
 const MINUS_DP2: f32 = -2.4187564849853515625e-4_f64 as f32;
+#[allow(clippy::excessive_precision)]
 const MINUS_DP3: f32 = -3.77489497744594108e-8_f64 as f32;
 const SINCOF: [f32; 3] = [
     -1.9515295891E-4_f64 as f32,
