@@ -27,6 +27,7 @@ from diffusers import (
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     LCMScheduler,
+    UniPCMultistepScheduler,
 )
 
 SD15 = {
@@ -68,6 +69,7 @@ SAMPLERS = {
     ),
     "ddim": (DDIMScheduler, {}, {}),
     "lcm": (LCMScheduler, {}, {}),
+    "unipc": (UniPCMultistepScheduler, {"solver_order": 2, "solver_type": "bh2"}, {}),
 }
 SHAPES = {"sd15": [1, 4, 8, 8], "turbo_trailing": [1, 4, 5, 3]}
 
@@ -112,11 +114,11 @@ def run(sampler: str, cfg_name: str, cfg: dict, steps: int, seed: int, strength:
     for t in timesteps:
         x_in = sched.scale_model_input(latents, t)
         out = fake_model(x_in, float(t))
-        kwargs = {"generator": g}
+        kwargs = {} if cls is UniPCMultistepScheduler else {"generator": g}
         if cls is DDIMScheduler:
             kwargs["eta"] = 0.0
         res = sched.step(out, t, latents, **kwargs)
-        if cls is DPMSolverMultistepScheduler:
+        if cls in (DPMSolverMultistepScheduler, UniPCMultistepScheduler):
             x0 = sched.model_outputs[-1]
         elif cls is LCMScheduler:
             x0 = res.denoised
