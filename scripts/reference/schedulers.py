@@ -50,6 +50,11 @@ CONFIGS = {
          "timestep_spacing": "linspace", "steps_offset": 0},
         [25],
     ),
+    "zero_snr_v": (
+        {**SD15, "prediction_type": "v_prediction", "timestep_spacing": "trailing",
+         "steps_offset": 0, "rescale_betas_zero_snr": True},
+        [12],
+    ),
     "cosine_sample": (
         {**SD15, "beta_schedule": "squaredcos_cap_v2", "prediction_type": "sample",
          "timestep_spacing": "linspace", "steps_offset": 0, "set_alpha_to_one": True},
@@ -82,7 +87,7 @@ def run(sampler: str, cfg_name: str, cfg: dict, steps: int, seed: int, strength:
     cls, extra, rust_overrides = SAMPLERS[sampler]
     if sampler == "euler-a" and cfg["prediction_type"] == "sample":
         return None  # diffusers raises NotImplementedError
-    if sampler == "lcm" and cfg_name in ("linear_linspace", "cosine_sample"):
+    if sampler == "lcm" and cfg_name in ("linear_linspace", "cosine_sample", "zero_snr_v"):
         return None  # LCM models are SD-schedule distillations
     if sampler == "dpmpp-2m-karras" and cfg["beta_schedule"] == "squaredcos_cap_v2":
         # Degenerate in diffusers: sigma_max ~2e4 gives duplicate leading
