@@ -34,15 +34,20 @@ fn bits(values: &[f32]) -> Vec<u32> {
 fn successive_draws_match_torch_bit_for_bit() {
     let doc = reference();
     let cases = doc["cases"].as_array().unwrap();
-    assert!(cases.len() >= 3);
+    assert!(cases.len() >= 6);
     for case in cases {
         let seed = case["seed"].as_u64().unwrap();
-        let mut rng = TorchCpuRng::new(seed);
+        let dtype = case["dtype"].as_str().unwrap();
+        let mut rng = match dtype {
+            "float32" => TorchCpuRng::new(seed),
+            "float16" => TorchCpuRng::new_f16(seed),
+            other => panic!("unexpected dtype {other}"),
+        };
         for (k, draw) in case["draws"].as_array().unwrap().iter().enumerate() {
             let n = draw["numel"].as_u64().unwrap() as usize;
             let got = rng.randn(n);
             assert_eq!(got.len(), n);
-            let ctx = format!("seed {seed}, draw #{k} (numel {n})");
+            let ctx = format!("{dtype} seed {seed}, draw #{k} (numel {n})");
             if let Some(all) = draw.get("bits") {
                 assert_eq!(bits(&got), u32s(all), "{ctx}");
             } else {
@@ -93,6 +98,7 @@ fn large_draw_is_fast() {
     let v = rng.randn(4 * 128 * 128);
     let took = start.elapsed();
     assert_eq!(v.len(), 65_536);
+    eprintln!("randn(4x128x128) took {took:?}");
     // Generous bound: unoptimised test builds and a busy CI box.
     assert!(took.as_millis() < 500, "4x128x128 took {took:?}");
 }
@@ -100,18 +106,25 @@ fn large_draw_is_fast() {
 /// Deep check over every lane pattern: compare against a raw dump of a large
 /// `torch.randn`, written by
 /// `python scripts/reference/torch_randn.py --dump 16777216 5 /tmp/randn.f32`.
-/// Run with `TORCH_RANDN_DUMP=/tmp/randn.f32 TORCH_RANDN_SEED=5 cargo test --test rng -- --ignored`.
+/// Run with `TORCH_RANDN_DUMP=/tmp/randn.f32 TORCH_RANDN_SEED=5 cargo test --test rng -- --ignored`
+/// (add `TORCH_RANDN_DTYPE=float16` for a dump made with a trailing `float16`).
 #[test]
 #[ignore = "needs a torch dump file"]
 fn matches_large_torch_dump() {
     let path = std::env::var("TORCH_RANDN_DUMP").expect("TORCH_RANDN_DUMP");
     let seed: u64 = std::env::var("TORCH_RANDN_SEED").map_or(5, |s| s.parse().unwrap());
+    let half = std::env::var("TORCH_RANDN_DTYPE").is_ok_and(|d| d == "float16");
     let raw = std::fs::read(path).unwrap();
     let want: Vec<u32> = raw
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
         .collect();
-    let got = TorchCpuRng::new(seed).randn(want.len());
+    let mut rng = if half {
+        TorchCpuRng::new_f16(seed)
+    } else {
+        TorchCpuRng::new(seed)
+    };
+    let got = rng.randn(want.len());
     let mismatches: Vec<usize> = (0..want.len())
         .filter(|&i| got[i].to_bits() != want[i])
         .collect();

@@ -33,23 +33,42 @@ fn fake_model(x: &Tensor, t: f64) -> Tensor {
 struct Run {
     timesteps: Vec<f64>,
     init_noise_sigma: f64,
+    start: usize,
+    start_sample: Vec<f32>,
     pred_original: Vec<(f64, f64)>,
     final_sample: Vec<f32>,
 }
 
 /// The same loop as diffusers' pipelines: start noise from the seeded
-/// generator, which ancestral samplers then keep drawing from.
-fn run(kind: SamplerKind, cfg: &SchedulerConfig, steps: usize, seed: u64, shape: &[usize]) -> Run {
+/// generator, which ancestral samplers then keep drawing from. With
+/// `strength < 1` it is the img2img loop: a random "clean" latent is noised
+/// to the first remaining step with a second draw.
+fn run(
+    kind: SamplerKind,
+    cfg: &SchedulerConfig,
+    steps: usize,
+    seed: u64,
+    shape: &[usize],
+    strength: f64,
+) -> Run {
     let mut sched = build_scheduler(kind, cfg, steps).unwrap();
     let mut rng = TorchCpuRng::new(seed);
     let init = sched.init_noise_sigma();
-    let mut latents = randn_tensor(&mut rng, shape, &Device::Cpu)
-        .unwrap()
-        .affine(init, 0.0)
-        .unwrap();
+    let start = img2img_start_step(steps, strength);
+    let mut latents = if strength < 1.0 {
+        let x0 = randn_tensor(&mut rng, shape, &Device::Cpu).unwrap();
+        let noise = randn_tensor(&mut rng, shape, &Device::Cpu).unwrap();
+        sched.add_noise(&x0, &noise, start).unwrap()
+    } else {
+        randn_tensor(&mut rng, shape, &Device::Cpu)
+            .unwrap()
+            .affine(init, 0.0)
+            .unwrap()
+    };
+    let start_sample = latents.flatten_all().unwrap().to_vec1().unwrap();
     let timesteps = sched.timesteps().to_vec();
     let mut pred_original = Vec::new();
-    for (i, &t) in timesteps.iter().enumerate() {
+    for (i, &t) in timesteps.iter().enumerate().skip(start) {
         let x_in = sched.scale_model_input(&latents, i).unwrap();
         let out = fake_model(&x_in, t);
         let step = sched.step(&out, i, &latents, &mut rng).unwrap();
@@ -60,6 +79,8 @@ fn run(kind: SamplerKind, cfg: &SchedulerConfig, steps: usize, seed: u64, shape:
     Run {
         timesteps,
         init_noise_sigma: init,
+        start,
+        start_sample,
         pred_original,
         final_sample: latents.flatten_all().unwrap().to_vec1().unwrap(),
     }
@@ -78,7 +99,25 @@ fn sampling_loops_match_diffusers() {
         let steps = case["steps"].as_u64().unwrap() as usize;
         let seed = case["seed"].as_u64().unwrap();
         let shape: Vec<usize> = f64s(&case["shape"]).iter().map(|&v| v as usize).collect();
-        let got = run(kind, &cfg, steps, seed, &shape);
+        let strength = case["strength"].as_f64().unwrap();
+        let got = run(kind, &cfg, steps, seed, &shape, strength);
+        assert_eq!(
+            got.start as u64,
+            case["start_step"].as_u64().unwrap(),
+            "{label}: start"
+        );
+        let start_sum: f64 = got.start_sample.iter().map(|&v| v as f64).sum();
+        let want_start_sum = case["start_sum"].as_f64().unwrap();
+        assert!(
+            (start_sum - want_start_sum).abs() <= 1e-5 * (1.0 + want_start_sum.abs()),
+            "{label}: start latents sum {start_sum} vs {want_start_sum}"
+        );
+        for (g, w) in got.start_sample.iter().zip(f64s(&case["start_head"])) {
+            assert!(
+                (*g as f64 - w).abs() <= 1e-6 * w.abs().max(1.0),
+                "{label}: start {g} vs {w}"
+            );
+        }
 
         // Integer timesteps must agree exactly; fractional ones (Euler on
         // Karras sigmas) go through log/pow and may differ in the last f32 ulp.

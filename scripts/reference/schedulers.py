@@ -27,6 +27,7 @@ from diffusers import (
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     LCMScheduler,
+    UniPCMultistepScheduler,
 )
 
 SD15 = {
@@ -49,6 +50,11 @@ CONFIGS = {
          "timestep_spacing": "linspace", "steps_offset": 0},
         [25],
     ),
+    "zero_snr_v": (
+        {**SD15, "prediction_type": "v_prediction", "timestep_spacing": "trailing",
+         "steps_offset": 0, "rescale_betas_zero_snr": True},
+        [12],
+    ),
     "cosine_sample": (
         {**SD15, "beta_schedule": "squaredcos_cap_v2", "prediction_type": "sample",
          "timestep_spacing": "linspace", "steps_offset": 0, "set_alpha_to_one": True},
@@ -68,6 +74,7 @@ SAMPLERS = {
     ),
     "ddim": (DDIMScheduler, {}, {}),
     "lcm": (LCMScheduler, {}, {}),
+    "unipc": (UniPCMultistepScheduler, {"solver_order": 2, "solver_type": "bh2"}, {}),
 }
 SHAPES = {"sd15": [1, 4, 8, 8], "turbo_trailing": [1, 4, 5, 3]}
 
@@ -76,11 +83,11 @@ def fake_model(x: torch.Tensor, t: float) -> torch.Tensor:
     return torch.sin(x) * 0.8 + x * (0.05 * math.cos(t / 300.0))
 
 
-def run(sampler: str, cfg_name: str, cfg: dict, steps: int, seed: int) -> dict | None:
+def run(sampler: str, cfg_name: str, cfg: dict, steps: int, seed: int, strength: float = 1.0) -> dict | None:
     cls, extra, rust_overrides = SAMPLERS[sampler]
     if sampler == "euler-a" and cfg["prediction_type"] == "sample":
         return None  # diffusers raises NotImplementedError
-    if sampler == "lcm" and cfg_name in ("linear_linspace", "cosine_sample"):
+    if sampler == "lcm" and cfg_name in ("linear_linspace", "cosine_sample", "zero_snr_v"):
         return None  # LCM models are SD-schedule distillations
     if sampler == "dpmpp-2m-karras" and cfg["beta_schedule"] == "squaredcos_cap_v2":
         # Degenerate in diffusers: sigma_max ~2e4 gives duplicate leading
@@ -92,16 +99,31 @@ def run(sampler: str, cfg_name: str, cfg: dict, steps: int, seed: int) -> dict |
     shape = SHAPES.get(cfg_name, [1, 4, 8, 8])
     g = torch.Generator().manual_seed(seed)
     init_sigma = float(sched.init_noise_sigma)
-    latents = torch.randn(shape, generator=g, dtype=torch.float32) * sched.init_noise_sigma
+    timesteps = sched.timesteps
+    start = 0
+    if strength < 1.0:
+        # img2img as in StableDiffusionImg2ImgPipeline: skip the first steps and
+        # noise a clean latent to the first remaining level.
+        init_timestep = min(int(steps * strength), steps)
+        start = max(steps - init_timestep, 0)
+        timesteps = sched.timesteps[start * sched.order:]
+        if hasattr(sched, "set_begin_index"):
+            sched.set_begin_index(start * sched.order)
+        x0 = torch.randn(shape, generator=g, dtype=torch.float32)
+        noise = torch.randn(shape, generator=g, dtype=torch.float32)
+        latents = sched.add_noise(x0, noise, timesteps[:1])
+    else:
+        latents = torch.randn(shape, generator=g, dtype=torch.float32) * sched.init_noise_sigma
+    first = latents.reshape(-1).double()
     per_step = []
-    for t in sched.timesteps:
+    for t in timesteps:
         x_in = sched.scale_model_input(latents, t)
         out = fake_model(x_in, float(t))
-        kwargs = {"generator": g}
+        kwargs = {} if cls is UniPCMultistepScheduler else {"generator": g}
         if cls is DDIMScheduler:
             kwargs["eta"] = 0.0
         res = sched.step(out, t, latents, **kwargs)
-        if cls is DPMSolverMultistepScheduler:
+        if cls in (DPMSolverMultistepScheduler, UniPCMultistepScheduler):
             x0 = sched.model_outputs[-1]
         elif cls is LCMScheduler:
             x0 = res.denoised
@@ -112,7 +134,11 @@ def run(sampler: str, cfg_name: str, cfg: dict, steps: int, seed: int) -> dict |
     flat = latents.reshape(-1).double()
     return {
         "sampler": "euler" if sampler == "euler-karras" else sampler,
-        "label": f"{sampler}/{cfg_name}/{steps}",
+        "label": f"{sampler}/{cfg_name}/{steps}" + (f"/img2img-{strength}" if strength < 1.0 else ""),
+        "strength": strength,
+        "start_step": start,
+        "start_head": [float(v) for v in first[:4]],
+        "start_sum": float(first.sum()),
         "config": rust_cfg,
         "steps": steps,
         "seed": seed,
@@ -137,6 +163,17 @@ def alphas_reference() -> list:
     return out
 
 
+def compact(v):
+    """9 significant digits: enough to round-trip any f32, keeps the file small."""
+    if isinstance(v, float):
+        return float(f"{v:.9g}")
+    if isinstance(v, list):
+        return [compact(x) for x in v]
+    if isinstance(v, dict):
+        return {k: compact(x) for k, x in v.items()}
+    return v
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parents[2] / "tests/data/schedulers.json"
     cases = []
@@ -148,6 +185,14 @@ def main() -> None:
                 rec = run(sampler, cfg_name, cfg, steps, 1000 + seed_offset)
                 if rec is not None and rec["label"] not in {c["label"] for c in cases}:
                     cases.append(rec)
+    img2img = [("sd15", 20, 0.6), ("turbo_trailing", 4, 0.5), ("sd2_v", 10, 0.35)]
+    for cfg_name, steps, strength in img2img:
+        for sampler in SAMPLERS:
+            if sampler == "lcm":
+                continue  # LCM's img2img re-spaces its timesteps by strength; not modelled
+            rec = run(sampler, cfg_name, CONFIGS[cfg_name][0], steps, 77, strength)
+            if rec is not None:
+                cases.append(rec)
     doc = {
         "torch_version": torch.__version__,
         "diffusers_version": diffusers.__version__,
@@ -155,7 +200,7 @@ def main() -> None:
         "alphas_cumprod": alphas_reference(),
         "cases": cases,
     }
-    out.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    out.write_text(json.dumps(compact(doc), separators=(",", ":")) + "\n")
     print(f"wrote {out}: {len(cases)} cases, {out.stat().st_size} bytes")
 
 

@@ -9,8 +9,12 @@ exact bit fingerprint (large draws).
 
     /work/pyenv/bin/python scripts/reference/torch_randn.py [out.json]
 
-`--dump N SEED FILE` instead writes the raw little-endian f32 bytes of one
-`torch.randn(N)` for the deep check in tests/rng.rs (ignored test).
+Each seed is run twice: with dtype=torch.float32 and with dtype=torch.float16
+(what diffusers does for fp16 pipelines); float16 draws are recorded widened
+to float32.
+
+`--dump N SEED FILE [float16]` instead writes the raw little-endian f32 bytes
+of one `torch.randn(N)` for the deep check in tests/rng.rs (ignored test).
 """
 import json
 import sys
@@ -66,17 +70,22 @@ def draw_record(t: torch.Tensor) -> dict:
 
 
 def main() -> None:
-    if len(sys.argv) == 5 and sys.argv[1] == "--dump":
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "--dump":
         n, seed, path = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+        dtype = getattr(torch, sys.argv[5]) if len(sys.argv) == 6 else torch.float32
         g = torch.Generator().manual_seed(seed)
-        torch.randn(n, generator=g, dtype=torch.float32).numpy().astype("<f4").tofile(path)
+        torch.randn(n, generator=g, dtype=dtype).float().numpy().astype("<f4").tofile(path)
         return
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parents[2] / "tests/data/torch_randn.json"
     cases = []
-    for seed in SEEDS:
-        g = torch.Generator().manual_seed(seed)
-        draws = [draw_record(torch.randn(shape, generator=g, dtype=torch.float32)) for shape in SEQUENCE]
-        cases.append({"seed": seed, "draws": draws})
+    for dtype in ("float32", "float16"):
+        for seed in SEEDS:
+            g = torch.Generator().manual_seed(seed)
+            draws = [
+                draw_record(torch.randn(shape, generator=g, dtype=getattr(torch, dtype)).float())
+                for shape in SEQUENCE
+            ]
+            cases.append({"seed": seed, "dtype": dtype, "draws": draws})
     # torch.manual_seed(0); torch.randn(16): the global default generator is the same engine.
     torch.manual_seed(0)
     global_first = [float(v) for v in torch.randn(16)[:4]]

@@ -14,8 +14,10 @@ mod dpmpp_2m;
 mod euler;
 mod euler_ancestral;
 mod lcm;
+mod multistep;
 mod ops;
 mod schedule;
+mod unipc;
 
 use std::fmt;
 use std::str::FromStr;
@@ -49,6 +51,9 @@ pub enum SamplerKind {
     /// Latent consistency model sampling (`LCMScheduler`), for LCM/LCM-LoRA models.
     #[serde(rename = "lcm")]
     Lcm,
+    /// UniPC, 2nd-order bh2 predictor-corrector (`UniPCMultistepScheduler`).
+    #[serde(rename = "unipc")]
+    UniPc,
 }
 
 impl SamplerKind {
@@ -60,6 +65,7 @@ impl SamplerKind {
         SamplerKind::DpmPp2MKarras,
         SamplerKind::Ddim,
         SamplerKind::Lcm,
+        SamplerKind::UniPc,
     ];
 
     /// The CLI / settings-file name.
@@ -71,6 +77,7 @@ impl SamplerKind {
             SamplerKind::DpmPp2MKarras => "dpmpp-2m-karras",
             SamplerKind::Ddim => "ddim",
             SamplerKind::Lcm => "lcm",
+            SamplerKind::UniPc => "unipc",
         }
     }
 
@@ -83,6 +90,7 @@ impl SamplerKind {
             SamplerKind::DpmPp2MKarras => "DPM++ 2M Karras",
             SamplerKind::Ddim => "DDIM",
             SamplerKind::Lcm => "LCM",
+            SamplerKind::UniPc => "UniPC",
         }
     }
 }
@@ -175,6 +183,7 @@ pub fn build_scheduler(
         SamplerKind::DpmPp2MKarras => Box::new(dpmpp_2m::DpmPp2M::new(cfg, steps, true)),
         SamplerKind::Ddim => Box::new(ddim::Ddim::new(cfg, steps)),
         SamplerKind::Lcm => Box::new(lcm::Lcm::new(cfg, steps)?),
+        SamplerKind::UniPc => Box::new(unipc::UniPc::new(cfg, steps)),
     })
 }
 
