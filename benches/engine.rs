@@ -46,7 +46,7 @@ fn vae_config() -> serde_json::Value {
     json!({
         "block_out_channels": [128, 256, 512, 512], "layers_per_block": 2, "latent_channels": 4,
         "norm_num_groups": 32, "sample_size": 512, "scaling_factor": 0.18215,
-        "down_block_types": ["DownEncoderBlock2D"; 4], "up_block_types": ["UpDecoderBlock2D"; 4],
+        "down_block_types": vec!["DownEncoderBlock2D"; 4], "up_block_types": vec!["UpDecoderBlock2D"; 4],
     })
 }
 
@@ -69,7 +69,10 @@ fn ensure_weights(dir: &Path) -> anyhow::Result<()> {
     if marker.exists() {
         return Ok(());
     }
-    eprintln!("writing SD1.5-shaped random weights to {} (once)", dir.display());
+    eprintln!(
+        "writing SD1.5-shaped random weights to {} (once)",
+        dir.display()
+    );
     let unet: UNetConfig = serde_json::from_value(unet_config())?;
     let vae: VaeConfig = serde_json::from_value(vae_config())?;
     let clip: ClipTextConfig = serde_json::from_value(clip_config())?;
@@ -77,8 +80,12 @@ fn ensure_weights(dir: &Path) -> anyhow::Result<()> {
         Ok(UNet2DConditionModel::new(vb, &unet)?)
     })?;
     eprintln!("  U-Net: {n} parameters");
-    write_random_weights(&dir.join("vae.safetensors"), 2, |vb| AutoencoderKl::new(vb, &vae))?;
-    write_random_weights(&dir.join("clip.safetensors"), 3, |vb| ClipTextModel::new(vb, &clip, false))?;
+    write_random_weights(&dir.join("vae.safetensors"), 2, |vb| {
+        AutoencoderKl::new(vb, &vae)
+    })?;
+    write_random_weights(&dir.join("clip.safetensors"), 3, |vb| {
+        ClipTextModel::new(vb, &clip, false)
+    })?;
     std::fs::write(marker, b"ok")?;
     Ok(())
 }
@@ -118,11 +125,15 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
         "load" => time_runs(runs, || load_unet().map(drop))?,
         "text" => {
             let cfg: ClipTextConfig = serde_json::from_value(clip_config())?;
-            let vb = WeightSet::open(&[dir.join("clip.safetensors")])?.var_builder(DType::F32, &dev);
+            let vb =
+                WeightSet::open(&[dir.join("clip.safetensors")])?.var_builder(DType::F32, &dev);
             let clip = ClipTextModel::new(vb, &cfg, false)?;
             let tok = ClipTokenizer::bundled(latent_studio::models::tokenizer::Pad::EndOfText)?;
             time_runs(runs, || {
-                for text in ["a photo of a terrier, looking up, cute, white background", ""] {
+                for text in [
+                    "a photo of a terrier, looking up, cute, white background",
+                    "",
+                ] {
                     let ids = tok.chunks(text)?.chunks.remove(0);
                     let ids = Tensor::from_vec(ids, (1, 77), &dev)?;
                     clip.forward(&ids)?;
@@ -135,7 +146,9 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
             let side = if stage == "unet256" { 32 } else { 64 };
             let x = Tensor::randn(0f32, 1., (2, 4, side, side), &dev)?;
             let ctx = Tensor::randn(0f32, 1., (2, 77, 768), &dev)?;
-            time_runs(runs, || Ok(unet.forward(&x, 500.0, &ctx, None).map(drop)?))?
+            time_runs(runs, || {
+                Ok(unet.forward(&x, 500.0, &ctx, None).map(drop)?)
+            })?
         }
         "vae512" => {
             let cfg: VaeConfig = serde_json::from_value(vae_config())?;
@@ -175,10 +188,16 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let dir = bench_dir();
-    let runs: usize = std::env::var("LATENT_BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
-    if let Some(stage) = std::env::var("LATENT_BENCH_STAGE").ok() {
+    let runs: usize = std::env::var("LATENT_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    if let Ok(stage) = std::env::var("LATENT_BENCH_STAGE") {
         return run_stage(&stage, &dir, runs);
     }
     ensure_weights(&dir)?;
@@ -195,13 +214,27 @@ fn main() -> anyhow::Result<()> {
             .output()?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
-            println!("| {stage} | {what} | failed: {} |", String::from_utf8_lossy(&out.stderr).trim());
+            println!(
+                "| {stage} | {what} | failed: {} |",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
             continue;
         };
         let (times, rss) = line.split_once(" | ").unwrap_or((line, "nan"));
-        let times: Vec<f64> = times.split_whitespace().filter_map(|t| t.parse().ok()).collect();
-        let fmt = |s: f64| if s < 0.1 { format!("{:.2} ms", s * 1000.0) } else { format!("{s:.2} s") };
-        let (lo, hi) = times.iter().fold((f64::MAX, f64::MIN), |(a, b), &t| (a.min(t), b.max(t)));
+        let times: Vec<f64> = times
+            .split_whitespace()
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        let fmt = |s: f64| {
+            if s < 0.1 {
+                format!("{:.2} ms", s * 1000.0)
+            } else {
+                format!("{s:.2} s")
+            }
+        };
+        let (lo, hi) = times
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &t| (a.min(t), b.max(t)));
         let rss: f64 = rss.trim().parse().unwrap_or(f64::NAN);
         println!(
             "| {stage} | {what} | {} | {} | {} | {:.0} MiB |",

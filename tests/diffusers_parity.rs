@@ -31,7 +31,11 @@ fn fixture() -> (tempfile::TempDir, PathBuf) {
     let root = tmp.path().join("sd1-tiny");
     copy_dir(&manifest.join("tests/data/sd1-tiny"), &root);
     for f in ["vocab.json", "merges.txt"] {
-        std::fs::copy(manifest.join("assets").join(f), root.join("tokenizer").join(f)).unwrap();
+        std::fs::copy(
+            manifest.join("assets").join(f),
+            root.join("tokenizer").join(f),
+        )
+        .unwrap();
     }
     (tmp, root)
 }
@@ -39,7 +43,8 @@ fn fixture() -> (tempfile::TempDir, PathBuf) {
 fn check(case: &str, sampler: SamplerKind) {
     let (_tmp, root) = fixture();
     let refs: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("reference_images.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root.join("reference_images.json")).unwrap())
+            .unwrap();
     let r = &refs[case];
     let files = ModelFiles::resolve(&ModelSource::Folder(root.clone()), false).unwrap();
     let model = StableDiffusion::load(files, &Device::Cpu, &mut |_, _| {}).unwrap();
@@ -70,7 +75,10 @@ fn check(case: &str, sampler: SamplerKind) {
         .collect();
     let max = *diffs.iter().max().unwrap();
     let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
-    assert!(max <= 2 && mean < 0.1, "{case}: max diff {max}, mean diff {mean}");
+    assert!(
+        max <= 2 && mean < 0.1,
+        "{case}: max diff {max}, mean diff {mean}"
+    );
 }
 
 #[test]

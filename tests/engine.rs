@@ -35,9 +35,15 @@ fn engine() -> Engine {
 fn events_until_end(engine: &Engine, job: JobId) -> Vec<Event> {
     let mut out = Vec::new();
     loop {
-        let e = engine.events().recv_timeout(TIMEOUT).expect("engine went silent");
+        let e = engine
+            .events()
+            .recv_timeout(TIMEOUT)
+            .expect("engine went silent");
         let done = e.job() == Some(job)
-            && matches!(e, Event::Finished { .. } | Event::Cancelled { .. } | Event::Failed { .. });
+            && matches!(
+                e,
+                Event::Finished { .. } | Event::Cancelled { .. } | Event::Failed { .. }
+            );
         out.push(e);
         if done {
             return out;
@@ -52,11 +58,18 @@ fn a_job_streams_loading_start_steps_and_result() {
     let job = engine.submit(request(&root, 5));
     let events = events_until_end(&engine, job);
     assert!(matches!(events[0], Event::ModelLoading { .. }));
-    let started = events.iter().position(|e| matches!(e, Event::Started { total_steps: 5, .. }));
+    let started = events
+        .iter()
+        .position(|e| matches!(e, Event::Started { total_steps: 5, .. }));
     let steps: Vec<usize> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Step { step, total: 5, preview, .. } => {
+            Event::Step {
+                step,
+                total: 5,
+                preview,
+                ..
+            } => {
                 assert_eq!((preview.width, preview.height), (8, 8));
                 Some(*step)
             }
@@ -117,8 +130,12 @@ fn jobs_run_in_submission_order_and_queued_jobs_can_be_cancelled() {
         })
         .collect();
     assert_eq!(finished, vec![a, c]);
-    assert!(events.iter().any(|e| matches!(e, Event::Cancelled { job } if *job == b)));
-    assert!(!events.iter().any(|e| matches!(e, Event::Started { job, .. } if *job == b)));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Cancelled { job } if *job == b)));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::Started { job, .. } if *job == b)));
 }
 
 #[test]
@@ -160,10 +177,14 @@ fn the_model_is_loaded_once_and_cached() {
     let engine = engine();
     let a = engine.submit(request(&root, 1));
     let first = events_until_end(&engine, a);
-    assert!(first.iter().any(|e| matches!(e, Event::ModelLoading { .. })));
+    assert!(first
+        .iter()
+        .any(|e| matches!(e, Event::ModelLoading { .. })));
     let b = engine.submit(request(&root, 1));
     let second = events_until_end(&engine, b);
-    assert!(!second.iter().any(|e| matches!(e, Event::ModelLoading { .. })));
+    assert!(!second
+        .iter()
+        .any(|e| matches!(e, Event::ModelLoading { .. })));
 }
 
 #[test]
@@ -182,9 +203,10 @@ fn notify_is_called_for_events_and_shutdown_joins() {
     .unwrap();
     let job = engine.submit(request(&root, 2));
     let events = events_until_end(&engine, job);
-    assert!(count.load(Ordering::Relaxed) >= events.len());
     assert!(engine.is_alive());
+    // Joining the thread guarantees every notify call has happened.
     engine.shutdown();
+    assert!(count.load(Ordering::Relaxed) >= events.len());
 }
 
 #[test]

@@ -54,7 +54,11 @@ fn missing_weights_file() {
 #[test]
 fn pickle_only_weights_are_refused() {
     let (_tmp, root) = tiny_model(Family::Sd1);
-    std::fs::rename(root.join(UNET), root.join("unet/diffusion_pytorch_model.bin")).unwrap();
+    std::fs::rename(
+        root.join(UNET),
+        root.join("unet/diffusion_pytorch_model.bin"),
+    )
+    .unwrap();
     let err = load_error(&root);
     assert!(err.contains("pickle"), "{err}");
 }
@@ -97,7 +101,11 @@ fn weights_that_disagree_with_config() {
     let (_tmp, root) = tiny_model(Family::Sd1);
     let cfg_path = root.join("unet/config.json");
     let text = std::fs::read_to_string(&cfg_path).unwrap();
-    std::fs::write(&cfg_path, text.replace("[\n    32,\n    64\n  ]", "[\n    32,\n    96\n  ]")).unwrap();
+    std::fs::write(
+        &cfg_path,
+        text.replace("[\n    32,\n    64\n  ]", "[\n    32,\n    96\n  ]"),
+    )
+    .unwrap();
     let err = load_error(&root);
     assert!(err.contains("shape"), "{err}");
 }

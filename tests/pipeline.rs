@@ -37,7 +37,10 @@ fn assert_sane(g: &Generated, w: u32, h: u32, steps: usize) {
     assert_eq!(g.image.dimensions(), (w, h));
     assert_eq!(g.previews.len(), steps, "one preview per step");
     let first = g.image.get_pixel(0, 0);
-    assert!(g.image.pixels().any(|p| p != first), "image is a flat colour");
+    assert!(
+        g.image.pixels().any(|p| p != first),
+        "image is a flat colour"
+    );
 }
 
 #[test]
@@ -158,8 +161,11 @@ fn img2img_without_size_keeps_the_aspect_ratio() {
     p.width = None;
     p.height = None;
     p.strength = 0.6;
+    // Native size 128 (sample_size 16 × 8): the longer side becomes 128.
+    assert_eq!(model.native_size(), 128);
     let g = run(&model, &p, Some(&start_image(200, 100)));
-    assert_eq!(g.image.dimensions(), (64, 32));
+    assert_eq!(g.image.dimensions(), (128, 64));
+    assert_eq!(g.params.width, Some(128));
 }
 
 #[test]
@@ -193,7 +199,8 @@ fn cancelling_stops_at_the_step() {
 fn bad_parameters_are_errors_not_panics() {
     let (_tmp, root) = tiny_model(Family::Sd1);
     let model = load(&root);
-    let cases: Vec<(fn(&mut GenerationParams), &str)> = vec![
+    type Mutation = fn(&mut GenerationParams);
+    let cases: Vec<(Mutation, &str)> = vec![
         (|p| p.width = Some(0), "width"),
         (|p| p.height = Some(100_000), "height"),
         (|p| p.width = Some(68), "multiple of 8"),

@@ -10,6 +10,7 @@ computed in float32 from exactly those (f16-representable) values.
 """
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -111,8 +112,17 @@ def main(out_dir):
     for comp in ("unet", "vae", "text_encoder"):
         getattr(pipe, comp).to(torch.float16).save_pretrained(os.path.join(out_dir, comp), safe_serialization=True)
         getattr(pipe, comp).to(torch.float32)
-    # The test supplies vocab.json + merges.txt from assets/ (no 3.6 MB copy here).
-    os.remove(os.path.join(out_dir, "tokenizer", "tokenizer.json"))
+    # Reference images come from diffusers loading the folder as written, the
+    # same files our loader reads. The committed fixture has no vocabulary
+    # copy: the test supplies vocab.json + merges.txt from assets/.
+    tok_dir = os.path.join(out_dir, "tokenizer")
+    os.remove(os.path.join(tok_dir, "tokenizer.json"))
+    for f in ("vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(ASSETS, f), os.path.join(tok_dir, f))
+    pipe = StableDiffusionPipeline.from_pretrained(out_dir, torch_dtype=torch.float32, safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    for f in ("vocab.json", "merges.txt"):
+        os.remove(os.path.join(tok_dir, f))
     refs = {}
     for name, cls, extra, prompt, negative, steps, cfg, seed in CASES:
         pipe.scheduler = cls.from_config(pipe.scheduler.config, **extra)

@@ -72,7 +72,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
              e.g. --model stabilityai/sd-turbo (downloads about 5 GB into the Hugging Face cache)",
         )?,
     };
-    if args.out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase) != Some("png".into()) {
+    if args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        != Some("png".into())
+    {
         bail!("--out must end in .png (got {})", args.out.display());
     }
     if let Some(dir) = &args.previews {
@@ -94,7 +100,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     };
     params.validate()?;
 
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let engine = Engine::spawn(EngineOptions {
         threads: Some(threads),
         ..Default::default()
@@ -158,8 +166,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
 /// Write to a temporary file beside the target, flush it to disk, then rename:
 /// a crash leaves either no file or a complete one.
 fn write_png_atomically(img: &image::RgbImage, out: &Path) -> anyhow::Result<()> {
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = out.file_name().context("--out has no file name")?.to_string_lossy();
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .context("--out has no file name")?
+        .to_string_lossy();
     let tmp = dir.join(format!(".{name}.partial"));
     let result = (|| -> anyhow::Result<()> {
         let file = std::fs::File::create(&tmp)?;

@@ -77,9 +77,10 @@ pub fn fit_to(img: &RgbImage, width: u32, height: u32) -> RgbImage {
 }
 
 /// The output size for a start image when the user gave none: keep its aspect
-/// ratio, make the longer side the model's native size, round to multiples of 8.
+/// ratio, make the longer side the model's native size, round to multiples of
+/// 8 (never below 64, the smallest size we generate).
 pub fn size_for_aspect(img_w: u32, img_h: u32, native: u32) -> (u32, u32) {
-    let round8 = |v: f64| ((v / 8.0).round() as u32).max(1) * 8;
+    let round8 = |v: f64| ((v / 8.0).round() as u32).max(8) * 8;
     if img_w >= img_h {
         (
             round8(native as f64),
@@ -110,6 +111,7 @@ mod tests {
         assert_eq!(size_for_aspect(1920, 1080, 512), (512, 288));
         assert_eq!(size_for_aspect(1000, 3000, 768), (256, 768));
         assert_eq!(size_for_aspect(10, 10, 1024), (1024, 1024));
+        assert_eq!(size_for_aspect(5000, 100, 512), (512, 64));
     }
 
     #[test]

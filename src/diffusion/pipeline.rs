@@ -53,7 +53,11 @@ pub type StepCallback<'a> = &'a mut dyn FnMut(&StepProgress) -> bool;
 
 /// Fill in the size: explicit, else the start image's aspect at the model's
 /// native size, else the native square.
-pub fn resolve_size(model: &StableDiffusion, params: &GenerationParams, init: Option<&RgbImage>) -> (u32, u32) {
+pub fn resolve_size(
+    model: &StableDiffusion,
+    params: &GenerationParams,
+    init: Option<&RgbImage>,
+) -> (u32, u32) {
     let native = model.native_size();
     match (params.width, params.height, init) {
         (Some(w), Some(h), _) => (w, h),
@@ -84,7 +88,13 @@ pub fn generate(
     }
 
     let guidance = params.uses_guidance();
-    let cond = encode_prompts(model, &params.prompt, &params.negative_prompt, guidance, (width, height))?;
+    let cond = encode_prompts(
+        model,
+        &params.prompt,
+        &params.negative_prompt,
+        guidance,
+        (width, height),
+    )?;
 
     let device = &model.device;
     let mut scheduler = build_scheduler(params.sampler, &model.scheduler_config, params.steps)?;
@@ -119,16 +129,18 @@ pub fn generate(
     let total = params.steps - start;
     let mut previews = Vec::with_capacity(total);
     let space = model.latent_space();
-    for step in start..params.steps {
+    for (step, &timestep) in timesteps.iter().enumerate().skip(start) {
         let model_in = if guidance {
             Tensor::cat(&[&latents, &latents], 0)?
         } else {
             latents.clone()
         };
-        let model_in = scheduler.scale_model_input(&model_in, step)?.to_dtype(model.dtype)?;
+        let model_in = scheduler
+            .scale_model_input(&model_in, step)?
+            .to_dtype(model.dtype)?;
         let pred = model
             .unet
-            .forward(&model_in, timesteps[step], &cond.context, cond.text_time.as_ref())?
+            .forward(&model_in, timestep, &cond.context, cond.text_time.as_ref())?
             .to_dtype(DType::F32)?;
         let pred = if guidance {
             let uncond = pred.get(0)?.unsqueeze(0)?;
@@ -193,6 +205,10 @@ pub fn decode_latents(model: &StableDiffusion, latents: &Tensor) -> Result<RgbIm
 }
 
 fn has_non_finite(t: &Tensor) -> Result<bool> {
-    let sum = t.to_dtype(DType::F32)?.abs()?.sum_all()?.to_scalar::<f32>()?;
+    let sum = t
+        .to_dtype(DType::F32)?
+        .abs()?
+        .sum_all()?
+        .to_scalar::<f32>()?;
     Ok(!sum.is_finite())
 }

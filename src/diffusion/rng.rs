@@ -44,14 +44,18 @@ pub trait NoiseSource: Send {
 }
 
 /// Which noise generator a job uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub enum RngKind {
     /// Bit-exact PyTorch CPU generator (`torch.Generator("cpu")`), as used
     /// by diffusers with a CPU generator and by A1111's "CPU" RNG source.
     #[default]
+    #[serde(rename = "torch-cpu")]
     TorchCpu,
     /// The same generator drawing `dtype=torch.float16` tensors, as diffusers
     /// does for fp16 pipelines given a CPU generator.
+    #[serde(rename = "torch-cpu-f16")]
     TorchCpuF16,
 }
 

@@ -72,7 +72,8 @@ pub fn encode_prompts(
     (width, height): (u32, u32),
 ) -> Result<Conditioning> {
     let sdxl = model.family == ModelFamily::Sdxl;
-    let zero_negative = guidance && model.force_zeros_for_empty_prompt && negative.trim().is_empty();
+    let zero_negative =
+        guidance && model.force_zeros_for_empty_prompt && negative.trim().is_empty();
     let mut token_count = 0;
     let mut cond_parts = Vec::new();
     let mut uncond_parts = Vec::new();
@@ -84,7 +85,10 @@ pub fn encode_prompts(
         if i == 0 {
             token_count = pos.token_count;
         }
-        let n = pos.chunks.len().max(if guidance { neg.chunks.len() } else { 0 });
+        let n = pos
+            .chunks
+            .len()
+            .max(if guidance { neg.chunks.len() } else { 0 });
         let cond = encode_text(enc, &pad_chunks(pos.chunks, n, &empty), sdxl, &model.device)?;
         let uncond = if guidance {
             let u = encode_text(enc, &pad_chunks(neg.chunks, n, &empty), sdxl, &model.device)?;
@@ -100,7 +104,10 @@ pub fn encode_prompts(
             None
         };
         if sdxl && i == model.text_encoders.len() - 1 {
-            pooled = Some((cond.pooled.clone(), uncond.as_ref().map(|u| u.pooled.clone())));
+            pooled = Some((
+                cond.pooled.clone(),
+                uncond.as_ref().map(|u| u.pooled.clone()),
+            ));
         }
         cond_parts.push(cond.context);
         if let Some(u) = uncond {

@@ -28,12 +28,19 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn take_cancel(&self, job: JobId) -> bool {
-        self.cancelled.lock().map(|mut s| s.remove(&job)).unwrap_or(false)
+        self.cancelled
+            .lock()
+            .map(|mut s| s.remove(&job))
+            .unwrap_or(false)
     }
 
     fn is_cancelled(&self, job: JobId) -> bool {
         self.shutdown.load(Ordering::Relaxed)
-            || self.cancelled.lock().map(|s| s.contains(&job)).unwrap_or(false)
+            || self
+                .cancelled
+                .lock()
+                .map(|s| s.contains(&job))
+                .unwrap_or(false)
     }
 }
 
@@ -143,7 +150,10 @@ impl Worker {
             })
         };
         progress("model files", 0.0);
-        let files = ModelFiles::resolve(source, StableDiffusion::dtype_for(&self.device) != candle_core::DType::F32)?;
+        let files = ModelFiles::resolve(
+            source,
+            StableDiffusion::dtype_for(&self.device) != candle_core::DType::F32,
+        )?;
         let model = StableDiffusion::load(files, &self.device, &mut progress)?;
         self.model = Some((source.clone(), model));
         Ok(())

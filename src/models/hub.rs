@@ -120,6 +120,11 @@ pub fn default_model() -> Option<super::files::ModelSource> {
     let cache = hf_hub::Cache::from_env();
     KNOWN_MODELS
         .iter()
-        .find(|id| cache.model(id.to_string()).get("model_index.json").is_some())
+        .find(|id| {
+            cache
+                .model(id.to_string())
+                .get("model_index.json")
+                .is_some()
+        })
         .map(|id| super::files::ModelSource::Hub(id.to_string()))
 }

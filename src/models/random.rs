@@ -126,19 +126,28 @@ pub fn write_random_weights<T>(
                 let fan_in: usize = shape[1..].iter().product();
                 Fill::FanIn(1.0 / (fan_in.max(1) as f32).sqrt())
             };
-            let seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i as u64 + 1);
+            let seed = seed
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .wrapping_add(i as u64 + 1);
             (name, RandomTensor { shape, seed, kind })
         })
         .collect();
-    let count = tensors.iter().map(|(_, t)| t.shape.iter().product::<usize>()).sum();
+    let count = tensors
+        .iter()
+        .map(|(_, t)| t.shape.iter().product::<usize>())
+        .sum();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    safetensors::tensor::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), None, path)
-        .map_err(|e| Error::BadWeights {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    safetensors::tensor::serialize_to_file(
+        tensors.iter().map(|(n, t)| (n.as_str(), t)),
+        None,
+        path,
+    )
+    .map_err(|e| Error::BadWeights {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     Ok(count)
 }
 

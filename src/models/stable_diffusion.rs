@@ -61,7 +61,11 @@ pub struct StableDiffusion {
 
 fn weights_error(c: &ComponentFiles, e: impl std::fmt::Display) -> Error {
     Error::BadWeights {
-        path: c.weights.first().cloned().unwrap_or_else(|| c.config.clone()),
+        path: c
+            .weights
+            .first()
+            .cloned()
+            .unwrap_or_else(|| c.config.clone()),
         reason: e.to_string(),
     }
 }
@@ -79,7 +83,11 @@ impl StableDiffusion {
     /// Load every component. `progress` hears about each part as it starts.
     pub fn load(files: ModelFiles, device: &Device, progress: LoadProgress) -> Result<Self> {
         let dtype = Self::dtype_for(device);
-        let steps = if files.text_encoder_2.is_some() { 5.0 } else { 4.0 };
+        let steps = if files.text_encoder_2.is_some() {
+            5.0
+        } else {
+            4.0
+        };
         let mut done = 0.0;
         let mut tick = |what: &str| {
             progress(what, done / steps);
@@ -128,10 +136,14 @@ impl StableDiffusion {
         if unet_cfg.uses_text_time() && text_encoders.len() != 2 {
             return Err(Error::BadConfig {
                 path: files.unet.config.clone(),
-                reason: "this U-Net needs SDXL conditioning but the model has no text_encoder_2".into(),
+                reason: "this U-Net needs SDXL conditioning but the model has no text_encoder_2"
+                    .into(),
             });
         }
-        let context_dim: usize = text_encoders.iter().map(|t| t.model.config().hidden_size).sum();
+        let context_dim: usize = text_encoders
+            .iter()
+            .map(|t| t.model.config().hidden_size)
+            .sum();
         let expected = unet_cfg.cross_attention_dim.expand(1)[0];
         if context_dim != expected {
             return Err(Error::BadConfig {
@@ -163,7 +175,9 @@ impl StableDiffusion {
     /// The VAE's latent space, which decides the preview colours.
     pub fn latent_space(&self) -> LatentSpace {
         // SDXL's VAE is the one scaled by 0.13025; SD 1/2 share 0.18215.
-        if self.family == ModelFamily::Sdxl || (self.vae.config().scaling_factor - 0.13025).abs() < 1e-4 {
+        if self.family == ModelFamily::Sdxl
+            || (self.vae.config().scaling_factor - 0.13025).abs() < 1e-4
+        {
             LatentSpace::Sdxl
         } else {
             LatentSpace::Sd
@@ -217,7 +231,12 @@ impl StableDiffusion {
     }
 }
 
-fn load_vae(c: &ComponentFiles, cfg: &VaeConfig, dtype: DType, device: &Device) -> Result<AutoencoderKl> {
+fn load_vae(
+    c: &ComponentFiles,
+    cfg: &VaeConfig,
+    dtype: DType,
+    device: &Device,
+) -> Result<AutoencoderKl> {
     AutoencoderKl::new(WeightSet::open(&c.weights)?.var_builder(dtype, device), cfg)
         .map_err(|e| weights_error(c, e))
 }

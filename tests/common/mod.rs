@@ -106,6 +106,8 @@ fn unet_config(family: Family) -> Value {
     match family {
         Family::Sd1 => {}
         Family::Sd2 => {
+            // Like SD 2.x 768-v, whose native size is larger than SD 1.x's.
+            c["sample_size"] = json!(16);
             c["use_linear_projection"] = json!(true);
             c["attention_head_dim"] = json!([2, 4]);
         }
@@ -128,8 +130,8 @@ fn vae_config(family: Family) -> Value {
         "out_channels": 3,
         "latent_channels": 4,
         "block_out_channels": [32, 32, 32, 32],
-        "down_block_types": ["DownEncoderBlock2D"; 4],
-        "up_block_types": ["UpDecoderBlock2D"; 4],
+        "down_block_types": vec!["DownEncoderBlock2D"; 4],
+        "up_block_types": vec!["UpDecoderBlock2D"; 4],
         "layers_per_block": 1,
         "norm_num_groups": 32,
         "sample_size": 64,
@@ -174,14 +176,20 @@ pub fn write_tiny_model(root: &Path, family: Family) -> PathBuf {
 
     let unet = unet_config(family);
     let ucfg: UNetConfig = serde_json::from_value(unet.clone()).unwrap();
-    save_random(&root.join("unet"), "diffusion_pytorch_model.safetensors", &unet, |vb| {
-        UNet2DConditionModel::new(vb, &ucfg).unwrap()
-    });
+    save_random(
+        &root.join("unet"),
+        "diffusion_pytorch_model.safetensors",
+        &unet,
+        |vb| UNet2DConditionModel::new(vb, &ucfg).unwrap(),
+    );
     let vae = vae_config(family);
     let vcfg: VaeConfig = serde_json::from_value(vae.clone()).unwrap();
-    save_random(&root.join("vae"), "diffusion_pytorch_model.safetensors", &vae, |vb| {
-        AutoencoderKl::new(vb, &vcfg).unwrap()
-    });
+    save_random(
+        &root.join("vae"),
+        "diffusion_pytorch_model.safetensors",
+        &vae,
+        |vb| AutoencoderKl::new(vb, &vcfg).unwrap(),
+    );
     let (act, pad) = match family {
         Family::Sd1 => ("quick_gelu", "<|endoftext|>"),
         Family::Sd2 => ("gelu", "!"),

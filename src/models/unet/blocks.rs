@@ -3,8 +3,8 @@
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::models::layers::{Downsample2D, ResnetBlock2D, Upsample2D};
 use super::transformer::{Transformer2D, TransformerConfig};
+use crate::models::layers::{Downsample2D, ResnetBlock2D, Upsample2D};
 
 /// What every block shares: norm settings, the timestep width and the attention layout.
 #[derive(Debug, Clone, Copy)]
@@ -130,7 +130,13 @@ impl MidBlock {
 
     /// Apply the block.
     pub fn forward(&self, xs: &Tensor, temb: &Tensor, context: &Tensor) -> Result<Tensor> {
-        let scaled = |x: Tensor| if self.scale == 1.0 { Ok(x) } else { x / self.scale };
+        let scaled = |x: Tensor| {
+            if self.scale == 1.0 {
+                Ok(x)
+            } else {
+                x / self.scale
+            }
+        };
         let mut xs = scaled(self.first.forward(xs, Some(temb))?)?;
         for (attn, resnet) in &self.layers {
             xs = attn.forward(&xs, context)?;
