@@ -1,0 +1,88 @@
+//! The `latent-studio generate` command, run as a process.
+
+mod common;
+
+use std::process::Command;
+
+use common::{tiny_model, Family};
+
+fn cli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_latent-studio"));
+    // Never reach for the network or a user's models from a test.
+    c.env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", std::env::temp_dir().join("latent-studio-no-hub"))
+        .env_remove("LATENT_STUDIO_MODEL");
+    c
+}
+
+#[test]
+fn generate_writes_the_image_and_every_preview() {
+    let (tmp, root) = tiny_model(Family::Sd1);
+    let out = tmp.path().join("out.png");
+    let previews = tmp.path().join("steps");
+    let run = cli()
+        .args(["generate", "--model"])
+        .arg(&root)
+        .args(["--prompt", "a terrier", "--steps", "3", "--seed", "5", "--width", "64", "--height", "64"])
+        .arg("--previews")
+        .arg(&previews)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("step 3/3"), "{stderr}");
+    let img = image::open(&out).unwrap();
+    assert_eq!((img.width(), img.height()), (64, 64));
+    let mut names: Vec<String> = std::fs::read_dir(&previews)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["step-001.png", "step-002.png", "step-003.png"]);
+    // No temporary file is left beside the output.
+    let leftovers = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("partial"))
+        .count();
+    assert_eq!(leftovers, 0);
+}
+
+fn assert_fails_with(args: &[&str], needle: &str) {
+    let run = cli().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "should fail: {args:?}");
+    assert!(stderr.contains(needle), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let error_lines = stderr.lines().filter(|l| l.starts_with("error")).count();
+    assert_eq!(error_lines, 1, "one-line reason expected: {stderr}");
+}
+
+#[test]
+fn errors_are_one_line_and_non_zero() {
+    let (tmp, root) = tiny_model(Family::Sd1);
+    let root = root.to_string_lossy().into_owned();
+    let out = tmp.path().join("o.png").to_string_lossy().into_owned();
+    let base = ["generate", "--model", &root, "--prompt", "x", "--out", &out];
+    let with = |extra: &[&'static str]| -> Vec<String> {
+        base.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect()
+    };
+    let check = |extra: &[&'static str], needle: &str| {
+        let args = with(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_fails_with(&args, needle);
+    };
+    check(&["--width", "100000", "--height", "64"], "width");
+    check(&["--steps", "0"], "steps");
+    check(&["--strength", "2", "--init-image", "nope.png"], "strength");
+    check(&["--init-image", "/no/such/picture.png"], "picture.png");
+    assert_fails_with(
+        &["generate", "--model", "/no/such/folder", "--prompt", "x", "--out", &out],
+        "/no/such/folder",
+    );
+    assert_fails_with(
+        &["generate", "--prompt", "x", "--out", &out],
+        "--model",
+    );
+}
