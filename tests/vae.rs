@@ -124,3 +124,50 @@ fn wrong_weights_are_an_error() {
         .var_builder(DType::F32, &Device::Cpu);
     assert!(AutoencoderKl::new(vb, &cfg).is_err());
 }
+
+/// SD 1.5-shaped VAE with random weights, written to a temp dir and loaded
+/// like a real one; decodes a 64×64 latent to 512×512 in f32. Run with
+/// `/usr/bin/time -v cargo test --test vae -- --ignored --nocapture` to see
+/// peak RSS; set `VAE_BENCH_ENCODE=1` to time a 512² encode as well.
+#[test]
+#[ignore]
+fn sd15_decode_512() {
+    let dev = Device::Cpu;
+    let cfg: VaeConfig = serde_json::from_str(
+        r#"{"block_out_channels": [128, 256, 512, 512], "layers_per_block": 2,
+            "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+            "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
+            "sample_size": 512}"#,
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("diffusion_pytorch_model.safetensors");
+    {
+        let varmap = candle_nn::VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+        AutoencoderKl::new(vb, &cfg).unwrap();
+        varmap.save(&path).unwrap();
+    }
+    let vb = WeightSet::open(&[path])
+        .unwrap()
+        .var_builder(DType::F32, &dev);
+    let vae = AutoencoderKl::new(vb, &cfg).unwrap();
+    let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev).unwrap();
+    let start = std::time::Instant::now();
+    let img = vae.decode(&z).unwrap();
+    println!("decode 64x64 -> 512x512: {:.2?}", start.elapsed());
+    assert_eq!(img.dims(), &[1, 3, 512, 512]);
+    let finite = img
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+        .is_finite();
+    assert!(finite);
+    if std::env::var_os("VAE_BENCH_ENCODE").is_some() {
+        let start = std::time::Instant::now();
+        let dist = vae.encode(&img.clamp(-1f32, 1f32).unwrap()).unwrap();
+        println!("encode 512x512 -> 64x64: {:.2?}", start.elapsed());
+        assert_eq!(dist.mean.dims(), &[1, 4, 64, 64]);
+    }
+}

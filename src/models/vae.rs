@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Conv2d, GroupNorm, Linear, VarBuilder};
+use candle_nn::{GroupNorm, Linear, VarBuilder};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::models::attention::attention;
-use crate::models::layers::{conv2d, Downsample2D, ResnetBlock2D, Upsample2D};
+use crate::models::layers::{conv2d, Conv2d, Downsample2D, ResnetBlock2D, Upsample2D};
 
 /// GroupNorm epsilon used everywhere in the VAE.
 const EPS: f64 = 1e-6;
