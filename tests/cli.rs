@@ -23,7 +23,18 @@ fn generate_writes_the_image_and_every_preview() {
     let run = cli()
         .args(["generate", "--model"])
         .arg(&root)
-        .args(["--prompt", "a terrier", "--steps", "3", "--seed", "5", "--width", "64", "--height", "64"])
+        .args([
+            "--prompt",
+            "a terrier",
+            "--steps",
+            "3",
+            "--seed",
+            "5",
+            "--width",
+            "64",
+            "--height",
+            "64",
+        ])
         .arg("--previews")
         .arg(&previews)
         .arg("--out")
@@ -44,7 +55,13 @@ fn generate_writes_the_image_and_every_preview() {
     // No temporary file is left beside the output.
     let leftovers = std::fs::read_dir(tmp.path())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("partial"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("partial")
+        })
         .count();
     assert_eq!(leftovers, 0);
 }
@@ -66,7 +83,10 @@ fn errors_are_one_line_and_non_zero() {
     let out = tmp.path().join("o.png").to_string_lossy().into_owned();
     let base = ["generate", "--model", &root, "--prompt", "x", "--out", &out];
     let with = |extra: &[&'static str]| -> Vec<String> {
-        base.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect()
+        base.iter()
+            .map(|s| s.to_string())
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
     };
     let check = |extra: &[&'static str], needle: &str| {
         let args = with(extra);
@@ -78,11 +98,16 @@ fn errors_are_one_line_and_non_zero() {
     check(&["--strength", "2", "--init-image", "nope.png"], "strength");
     check(&["--init-image", "/no/such/picture.png"], "picture.png");
     assert_fails_with(
-        &["generate", "--model", "/no/such/folder", "--prompt", "x", "--out", &out],
+        &[
+            "generate",
+            "--model",
+            "/no/such/folder",
+            "--prompt",
+            "x",
+            "--out",
+            &out,
+        ],
         "/no/such/folder",
     );
-    assert_fails_with(
-        &["generate", "--prompt", "x", "--out", &out],
-        "--model",
-    );
+    assert_fails_with(&["generate", "--prompt", "x", "--out", &out], "--model");
 }

@@ -1,6 +1,7 @@
-//! Our pipeline reproduces diffusers' `StableDiffusionPipeline` image for the
-//! same weights, prompt, seed and sampler (reference written by
-//! scripts/reference/pipeline.py with a CPU `torch.Generator`).
+//! Our pipeline reproduces diffusers' `StableDiffusionPipeline` and
+//! `StableDiffusionXLPipeline` images for the same weights, prompt, seed and
+//! sampler (references written by scripts/reference/pipeline.py and
+//! pipeline_sdxl.py with a CPU `torch.Generator`).
 
 use std::path::{Path, PathBuf};
 
@@ -24,24 +25,29 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The committed fixture without its vocabulary, completed from assets/.
-fn fixture() -> (tempfile::TempDir, PathBuf) {
+/// A committed fixture without its vocabulary, completed from assets/.
+fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("sd1-tiny");
-    copy_dir(&manifest.join("tests/data/sd1-tiny"), &root);
-    for f in ["vocab.json", "merges.txt"] {
-        std::fs::copy(
-            manifest.join("assets").join(f),
-            root.join("tokenizer").join(f),
-        )
-        .unwrap();
+    let root = tmp.path().join(name);
+    copy_dir(&manifest.join("tests/data").join(name), &root);
+    for tokenizer in ["tokenizer", "tokenizer_2"] {
+        if root.join(tokenizer).is_dir() {
+            for f in ["vocab.json", "merges.txt"] {
+                let from = manifest.join("assets").join(f);
+                std::fs::copy(from, root.join(tokenizer).join(f)).unwrap();
+            }
+        }
     }
     (tmp, root)
 }
 
 fn check(case: &str, sampler: SamplerKind) {
-    let (_tmp, root) = fixture();
+    check_in("sd1-tiny", case, sampler)
+}
+
+fn check_in(fixture_name: &str, case: &str, sampler: SamplerKind) {
+    let (_tmp, root) = fixture(fixture_name);
     let refs: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("reference_images.json")).unwrap())
             .unwrap();
@@ -55,8 +61,8 @@ fn check(case: &str, sampler: SamplerKind) {
         cfg_scale: r["cfg"].as_f64().unwrap(),
         seed: r["seed"].as_u64().unwrap(),
         sampler,
-        width: Some(64),
-        height: Some(64),
+        width: Some(r["width"].as_u64().unwrap_or(64) as u32),
+        height: Some(r["height"].as_u64().unwrap_or(64) as u32),
         ..Default::default()
     };
     let out = generate(&model, &params, None, &mut |_| true).unwrap();
@@ -94,4 +100,19 @@ fn euler_ancestral_matches_diffusers_including_its_noise() {
 #[test]
 fn dpmpp_2m_karras_matches_diffusers() {
     check("dpmpp_2m_karras", SamplerKind::DpmPp2MKarras);
+}
+
+#[test]
+fn sdxl_euler_with_zeroed_empty_negative_matches_diffusers() {
+    check_in("sdxl-tiny", "euler", SamplerKind::Euler);
+}
+
+#[test]
+fn sdxl_ddim_with_negative_prompt_and_portrait_size_matches_diffusers() {
+    check_in("sdxl-tiny", "ddim_negative", SamplerKind::Ddim);
+}
+
+#[test]
+fn sdxl_without_guidance_matches_diffusers() {
+    check_in("sdxl-tiny", "euler_a_no_cfg", SamplerKind::EulerAncestral);
 }

@@ -83,6 +83,11 @@ pub struct SchedulerConfig {
     pub original_inference_steps: usize,
     /// LCM: timestep multiplier in the boundary-condition scalings.
     pub timestep_scaling: f64,
+    /// The keys the config file actually had (`None`: every field was given,
+    /// e.g. the built-in default). diffusers' `from_config` fills a missing
+    /// key with the *target sampler's* default, so we must know which are missing.
+    #[serde(skip)]
+    pub given_keys: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Default for SchedulerConfig {
@@ -103,6 +108,7 @@ impl Default for SchedulerConfig {
             rescale_betas_zero_snr: false,
             original_inference_steps: 50,
             timestep_scaling: 10.0,
+            given_keys: None,
         }
     }
 }
@@ -110,7 +116,12 @@ impl Default for SchedulerConfig {
 impl SchedulerConfig {
     /// Parses a `scheduler_config.json` document.
     pub fn from_json_str(text: &str) -> std::result::Result<Self, String> {
-        let cfg: SchedulerConfig = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let raw: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut cfg: SchedulerConfig =
+            serde_json::from_value(serde_json::Value::Object(raw.clone()))
+                .map_err(|e| e.to_string())?;
+        cfg.given_keys = Some(raw.into_iter().map(|(k, _)| k).collect());
         cfg.validate()?;
         Ok(cfg)
     }
@@ -155,5 +166,113 @@ impl SchedulerConfig {
             return Err("original_inference_steps must be in 1..=num_train_timesteps".into());
         }
         Ok(())
+    }
+}
+
+/// The defaults of the diffusers class behind each sampler, for keys a config
+/// file does not set (what `Class.from_config(other_config)` does).
+struct ClassDefaults {
+    beta_start: f64,
+    beta_end: f64,
+    beta_schedule: BetaSchedule,
+    timestep_spacing: TimestepSpacing,
+    steps_offset: usize,
+    set_alpha_to_one: bool,
+    clip_sample: bool,
+}
+
+fn class_defaults(kind: super::SamplerKind) -> ClassDefaults {
+    use super::SamplerKind as K;
+    let linear = ClassDefaults {
+        beta_start: 0.0001,
+        beta_end: 0.02,
+        beta_schedule: BetaSchedule::Linear,
+        timestep_spacing: TimestepSpacing::Linspace,
+        steps_offset: 0,
+        set_alpha_to_one: true,
+        clip_sample: false,
+    };
+    match kind {
+        K::Ddim => ClassDefaults {
+            timestep_spacing: TimestepSpacing::Leading,
+            clip_sample: true,
+            ..linear
+        },
+        K::Lcm => ClassDefaults {
+            beta_start: 0.00085,
+            beta_end: 0.012,
+            beta_schedule: BetaSchedule::ScaledLinear,
+            timestep_spacing: TimestepSpacing::Leading,
+            ..linear
+        },
+        K::EulerAncestral | K::Euler | K::DpmPp2M | K::DpmPp2MKarras | K::UniPc => linear,
+    }
+}
+
+impl SchedulerConfig {
+    /// This config as the sampler `kind` sees it: keys missing from the file
+    /// take that sampler's diffusers defaults.
+    pub fn for_sampler(&self, kind: super::SamplerKind) -> SchedulerConfig {
+        let Some(given) = &self.given_keys else {
+            return self.clone();
+        };
+        let d = class_defaults(kind);
+        let missing = |k: &str| !given.contains(k);
+        let mut c = self.clone();
+        if missing("beta_start") {
+            c.beta_start = d.beta_start;
+        }
+        if missing("beta_end") {
+            c.beta_end = d.beta_end;
+        }
+        if missing("beta_schedule") {
+            c.beta_schedule = d.beta_schedule;
+        }
+        if missing("timestep_spacing") {
+            c.timestep_spacing = d.timestep_spacing;
+        }
+        if missing("steps_offset") {
+            c.steps_offset = d.steps_offset;
+        }
+        if missing("set_alpha_to_one") {
+            c.set_alpha_to_one = d.set_alpha_to_one;
+        }
+        if missing("clip_sample") {
+            c.clip_sample = d.clip_sample;
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod class_default_tests {
+    use super::*;
+    use crate::diffusion::schedulers::SamplerKind;
+
+    #[test]
+    fn missing_keys_take_the_samplers_diffusers_defaults() {
+        // An Euler config as diffusers writes it has no DDIM-only keys.
+        let cfg = SchedulerConfig::from_json_str(
+            r#"{"_class_name": "EulerDiscreteScheduler", "beta_schedule": "scaled_linear",
+                "beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1,
+                "timestep_spacing": "leading"}"#,
+        )
+        .unwrap();
+        let ddim = cfg.for_sampler(SamplerKind::Ddim);
+        assert!(ddim.set_alpha_to_one && ddim.clip_sample);
+        assert_eq!(ddim.timestep_spacing, TimestepSpacing::Leading);
+        let euler = cfg.for_sampler(SamplerKind::Euler);
+        assert_eq!(euler.steps_offset, 1);
+        assert_eq!(euler.beta_schedule, BetaSchedule::ScaledLinear);
+        // Keys the file sets always win.
+        let bare = SchedulerConfig::from_json_str("{}").unwrap();
+        assert_eq!(
+            bare.for_sampler(SamplerKind::Euler).timestep_spacing,
+            TimestepSpacing::Linspace
+        );
+        assert_eq!(
+            SchedulerConfig::default().for_sampler(SamplerKind::Ddim),
+            SchedulerConfig::default()
+        );
     }
 }

@@ -169,6 +169,7 @@ pub fn build_scheduler(
             "the number of steps must be at least 1".into(),
         ));
     }
+    let cfg = &cfg.for_sampler(kind);
     if steps > cfg.num_train_timesteps {
         return Err(Error::InvalidParams(format!(
             "{steps} steps is more than the model's {} training timesteps",
