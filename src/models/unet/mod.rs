@@ -13,7 +13,9 @@ pub use config::{PerBlock, UNetConfig};
 pub use embeddings::sinusoidal;
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, VarBuilder};
+use candle_nn::{GroupNorm, VarBuilder};
+
+use crate::models::layers::{conv2d, Conv2d};
 
 use blocks::{BlockParams, DownBlock, MidBlock, UpBlock, UpChannels};
 use embeddings::TimestepEmbedding;
@@ -52,12 +54,8 @@ impl UNet2DConditionModel {
         let context = config.cross_attention_dim.expand(n);
         let depth = config.transformer_layers_per_block.expand(n);
         let temb = ch[0] * 4;
-        let pad1 = Conv2dConfig {
-            padding: 1,
-            ..Default::default()
-        };
 
-        let conv_in = candle_nn::conv2d(config.in_channels, ch[0], 3, pad1, vb.pp("conv_in"))?;
+        let conv_in = conv2d(vb.pp("conv_in"), config.in_channels, ch[0], 3, 1, 1)?;
         let time_embedding = TimestepEmbedding::new(vb.pp("time_embedding"), ch[0], temb)?;
         let add_embedding = if config.uses_text_time() {
             let in_dim = config
@@ -146,7 +144,7 @@ impl UNet2DConditionModel {
                 config.norm_eps,
                 vb.pp("conv_norm_out"),
             )?,
-            conv_out: candle_nn::conv2d(ch[0], config.out_channels, 3, pad1, vb.pp("conv_out"))?,
+            conv_out: conv2d(vb.pp("conv_out"), ch[0], config.out_channels, 3, 1, 1)?,
         })
     }
 

@@ -2,9 +2,10 @@
 //! look at the image itself (self-attention) and at the prompt (cross-attention).
 
 use candle_core::{Result, Tensor, D};
-use candle_nn::{Conv2d, GroupNorm, LayerNorm, Linear, Module, VarBuilder};
+use candle_nn::{GroupNorm, LayerNorm, Linear, Module, VarBuilder};
 
 use crate::models::attention::{attention, merge_heads, split_heads};
+use crate::models::layers::{conv2d, Conv2d};
 
 /// Multi-head attention with `to_q/to_k/to_v` (no bias) and `to_out.0`.
 #[derive(Debug)]
@@ -116,7 +117,7 @@ impl Projection {
         Ok(if linear {
             Projection::Linear(candle_nn::linear(i, o, vb)?)
         } else {
-            Projection::Conv(candle_nn::conv2d(i, o, 1, Default::default(), vb)?)
+            Projection::Conv(conv2d(vb, i, o, 1, 0, 1)?)
         })
     }
 }
