@@ -225,3 +225,22 @@ fn shutdown_interrupts_a_long_job() {
     engine.shutdown();
     assert!(started.elapsed() < Duration::from_secs(60));
 }
+
+#[test]
+fn a_restarted_engine_runs_jobs_again() {
+    let (_tmp, root) = tiny_model(Family::Sd1);
+    let mut engine = engine();
+    let first = engine.submit(request(&root, 1));
+    assert!(matches!(
+        events_until_end(&engine, first).last(),
+        Some(Event::Finished { .. })
+    ));
+    engine.restart().unwrap();
+    assert!(engine.is_alive());
+    let second = engine.submit(request(&root, 1));
+    assert_ne!(first, second, "job ids stay unique across restarts");
+    assert!(matches!(
+        events_until_end(&engine, second).last(),
+        Some(Event::Finished { .. })
+    ));
+}

@@ -8,8 +8,11 @@
 
 use candle_core::{DType, Result, Tensor};
 
-/// Upper bound for the bytes of one chunk's f32 score matrix.
-pub const SCORE_BUDGET_BYTES: usize = 64 * 1024 * 1024;
+use super::softmax::scaled_softmax_last_dim;
+
+/// Upper bound for the bytes of one chunk's f32 score matrix. Small chunks
+/// stay in cache: 16 MiB measured faster than 64 or 256 MiB at 512².
+pub const SCORE_BUDGET_BYTES: usize = 16 * 1024 * 1024;
 
 /// `softmax(q·kᵀ·scale)·v` for `q: [batch, n_q, d]`, `k: [batch, n_k, d]`,
 /// `v: [batch, n_k, d_v]`; returns `[batch, n_q, d_v]` in `q`'s dtype.
@@ -32,9 +35,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tenso
     while start < n_q {
         let len = chunk.min(n_q - start);
         let q_chunk = q.narrow(1, start, len)?.contiguous()?;
-        let scores = (q_chunk.matmul(&k_t)? * scale)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        drop(scores);
+        let probs = scaled_softmax_last_dim(q_chunk.matmul(&k_t)?, scale)?;
         outputs.push(probs.matmul(&v)?);
         start += len;
     }

@@ -14,6 +14,7 @@ pub mod files;
 pub mod hub;
 pub mod layers;
 pub mod random;
+pub mod softmax;
 pub mod stable_diffusion;
 pub mod tokenizer;
 pub mod unet;
