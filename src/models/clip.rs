@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::models::attention::{causal_mask, merge_heads, split_heads};
+use crate::models::config_file::{bad_config, read_config};
 
 /// Activation of the MLP blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -106,19 +107,8 @@ fn d_eos() -> u32 {
 impl ClipTextConfig {
     /// Reads a text encoder's config.json (or the `text_config` of a full CLIP config).
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let bad = |reason: String| Error::BadConfig {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::MissingFile {
-                path: path.to_path_buf(),
-                hint: "the text encoder needs its config.json".into(),
-            },
-            _ => Error::io(path, e),
-        })?;
-        let mut json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let bad = |reason: String| bad_config(path, reason);
+        let mut json: serde_json::Value = read_config(path, "the text encoder")?;
         if let Some(inner) = json.get_mut("text_config") {
             json = inner.take();
         }

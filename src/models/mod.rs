@@ -10,6 +10,7 @@
 
 pub mod attention;
 pub mod clip;
+pub mod config_file;
 pub mod files;
 pub mod hub;
 pub mod layers;

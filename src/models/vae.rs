@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::models::attention::attention;
+use crate::models::config_file::{bad_config, read_config};
 use crate::models::layers::{conv2d, Conv2d, Downsample2D, ResnetBlock2D, Upsample2D};
 
 /// GroupNorm epsilon used everywhere in the VAE.
@@ -92,21 +93,8 @@ fn d_sample() -> usize {
 impl VaeConfig {
     /// Reads and validates a `vae/config.json`.
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::MissingFile {
-                path: path.to_path_buf(),
-                hint: "the VAE needs its config.json".into(),
-            },
-            _ => Error::io(path, e),
-        })?;
-        let cfg: Self = serde_json::from_str(&text).map_err(|e| Error::BadConfig {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        cfg.validate().map_err(|reason| Error::BadConfig {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        let cfg: Self = read_config(path, "the VAE")?;
+        cfg.validate().map_err(|reason| bad_config(path, reason))?;
         Ok(cfg)
     }
 

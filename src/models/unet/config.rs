@@ -4,7 +4,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::models::config_file::{bad_config, read_config};
 
 /// A config value that diffusers allows either once for all blocks or per block.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -149,15 +150,8 @@ fn default_one_usize() -> usize {
 impl UNetConfig {
     /// Parse a config.json from disk.
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: Self = serde_json::from_str(&text).map_err(|e| Error::BadConfig {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        cfg.validate().map_err(|reason| Error::BadConfig {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        let cfg: Self = read_config(path, "the U-Net")?;
+        cfg.validate().map_err(|reason| bad_config(path, reason))?;
         Ok(cfg)
     }
 
