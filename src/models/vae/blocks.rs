@@ -1,135 +1,12 @@
-//! The KL autoencoder (diffusers' `AutoencoderKL`) that maps images to
-//! latents and back, with diffusers' weight names.
-
-use std::path::Path;
+//! The VAE's encoder and decoder stacks and their mid-block attention.
 
 use candle_core::{Module, Tensor};
 use candle_nn::{GroupNorm, Linear, VarBuilder};
-use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use super::config::{VaeConfig, EPS};
+use crate::error::Result;
 use crate::models::attention::attention;
-use crate::models::config_file::{bad_config, read_config};
 use crate::models::layers::{conv2d, Conv2d, Downsample2D, ResnetBlock2D, Upsample2D};
-
-/// GroupNorm epsilon used everywhere in the VAE.
-const EPS: f64 = 1e-6;
-
-/// A diffusers `AutoencoderKL` config.json; defaults are diffusers' own.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct VaeConfig {
-    /// Image channels in (3).
-    #[serde(default = "d_rgb")]
-    pub in_channels: usize,
-    /// Image channels out (3).
-    #[serde(default = "d_rgb")]
-    pub out_channels: usize,
-    /// Width of each resolution level; the latent is 2^(levels-1) times smaller.
-    #[serde(default = "d_blocks")]
-    pub block_out_channels: Vec<usize>,
-    /// Resnets per encoder level (the decoder has one more).
-    #[serde(default = "d_one")]
-    pub layers_per_block: usize,
-    /// Latent channels (4 for SD 1.x/2.x/XL).
-    #[serde(default = "d_latent")]
-    pub latent_channels: usize,
-    /// GroupNorm groups.
-    #[serde(default = "d_groups")]
-    pub norm_num_groups: usize,
-    /// Multiplier from VAE latents to diffusion latents (0.18215 SD, 0.13025 SDXL).
-    #[serde(default = "d_scaling")]
-    pub scaling_factor: f64,
-    /// Offset subtracted before scaling (SD3/Flux-style VAEs), if any.
-    #[serde(default)]
-    pub shift_factor: Option<f64>,
-    /// Whether this VAE overflows in f16 and should run in f32 (SDXL's).
-    #[serde(default = "d_true")]
-    pub force_upcast: bool,
-    /// Whether `quant_conv` (1×1 after the encoder) exists.
-    #[serde(default = "d_true")]
-    pub use_quant_conv: bool,
-    /// Whether `post_quant_conv` (1×1 before the decoder) exists.
-    #[serde(default = "d_true")]
-    pub use_post_quant_conv: bool,
-    /// Whether the mid blocks have self-attention.
-    #[serde(default = "d_true")]
-    pub mid_block_add_attention: bool,
-    /// Encoder block types; only `DownEncoderBlock2D` exists in KL VAEs.
-    #[serde(default)]
-    pub down_block_types: Vec<String>,
-    /// Decoder block types; only `UpDecoderBlock2D` exists in KL VAEs.
-    #[serde(default)]
-    pub up_block_types: Vec<String>,
-    /// Nominal image size the VAE was trained at.
-    #[serde(default = "d_sample")]
-    pub sample_size: usize,
-}
-
-fn d_rgb() -> usize {
-    3
-}
-fn d_blocks() -> Vec<usize> {
-    vec![64]
-}
-fn d_one() -> usize {
-    1
-}
-fn d_latent() -> usize {
-    4
-}
-fn d_groups() -> usize {
-    32
-}
-fn d_scaling() -> f64 {
-    0.18215
-}
-fn d_true() -> bool {
-    true
-}
-fn d_sample() -> usize {
-    32
-}
-
-impl VaeConfig {
-    /// Reads and validates a `vae/config.json`.
-    pub fn from_json_file(path: &Path) -> Result<Self> {
-        let cfg: Self = read_config(path, "the VAE")?;
-        cfg.validate().map_err(|reason| bad_config(path, reason))?;
-        Ok(cfg)
-    }
-
-    /// Checks what the model code relies on.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.block_out_channels.is_empty() || self.layers_per_block == 0 {
-            return Err("block_out_channels and layers_per_block must not be empty/zero".into());
-        }
-        let g = self.norm_num_groups;
-        if g == 0 || self.block_out_channels.iter().any(|c| c % g != 0) {
-            return Err(format!(
-                "block_out_channels {:?} must be multiples of norm_num_groups {g}",
-                self.block_out_channels
-            ));
-        }
-        let n = self.block_out_channels.len();
-        for (types, want) in [
-            (&self.down_block_types, "DownEncoderBlock2D"),
-            (&self.up_block_types, "UpDecoderBlock2D"),
-        ] {
-            if !types.is_empty() && types.len() != n {
-                return Err(format!("{} block types for {n} levels", types.len()));
-            }
-            if let Some(t) = types.iter().find(|t| *t != want) {
-                return Err(format!("unsupported VAE block type {t:?} (only {want})"));
-            }
-        }
-        Ok(())
-    }
-
-    /// How many times smaller the latent is than the image (8 for SD).
-    pub fn downscale_factor(&self) -> usize {
-        1 << (self.block_out_channels.len() - 1)
-    }
-}
 
 /// Single-head self-attention over all pixels, as in the VAE's mid block.
 struct SpatialAttention {
@@ -243,7 +120,7 @@ struct DownLevel {
     downsample: Option<Downsample2D>,
 }
 
-struct Encoder {
+pub(super) struct Encoder {
     conv_in: Conv2d,
     levels: Vec<DownLevel>,
     mid: MidBlock,
@@ -251,7 +128,7 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn new(vb: VarBuilder, cfg: &VaeConfig) -> Result<Self> {
+    pub(super) fn new(vb: VarBuilder, cfg: &VaeConfig) -> Result<Self> {
         let ch = &cfg.block_out_channels;
         let g = cfg.norm_num_groups;
         let conv_in = conv2d(vb.pp("conv_in"), cfg.in_channels, ch[0], 3, 1, 1)?;
@@ -283,7 +160,7 @@ impl Encoder {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = self.conv_in.forward(x)?;
         for level in &self.levels {
             for r in &level.resnets {
@@ -303,7 +180,7 @@ struct UpLevel {
     upsample: Option<Upsample2D>,
 }
 
-struct Decoder {
+pub(super) struct Decoder {
     conv_in: Conv2d,
     mid: MidBlock,
     levels: Vec<UpLevel>,
@@ -311,7 +188,7 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn new(vb: VarBuilder, cfg: &VaeConfig) -> Result<Self> {
+    pub(super) fn new(vb: VarBuilder, cfg: &VaeConfig) -> Result<Self> {
         let g = cfg.norm_num_groups;
         let rev: Vec<usize> = cfg.block_out_channels.iter().rev().copied().collect();
         let conv_in = conv2d(vb.pp("conv_in"), cfg.latent_channels, rev[0], 3, 1, 1)?;
@@ -341,7 +218,7 @@ impl Decoder {
         })
     }
 
-    fn forward(&self, z: &Tensor) -> Result<Tensor> {
+    pub(super) fn forward(&self, z: &Tensor) -> Result<Tensor> {
         let x = self.conv_in.forward(z)?;
         let mut x = self.mid.forward(&x)?;
         for level in &self.levels {
@@ -353,85 +230,5 @@ impl Decoder {
             }
         }
         self.head.forward(&x)
-    }
-}
-
-/// Diagonal Gaussian over latents produced by [`AutoencoderKl::encode`].
-#[derive(Debug, Clone)]
-pub struct LatentDist {
-    /// `[b, latent_channels, H/f, W/f]` mean (the deterministic latent).
-    pub mean: Tensor,
-    /// Log-variance, clamped to [-30, 20] as diffusers does.
-    pub logvar: Tensor,
-}
-
-impl LatentDist {
-    /// `mean + exp(logvar/2)·noise` for standard-normal `noise` of the mean's shape.
-    pub fn sample(&self, noise: &Tensor) -> Result<Tensor> {
-        let std = (&self.logvar * 0.5)?.exp()?;
-        Ok((&self.mean + std.broadcast_mul(noise)?)?)
-    }
-}
-
-/// The KL VAE: encoder, optional `quant_conv`/`post_quant_conv`, decoder.
-pub struct AutoencoderKl {
-    encoder: Encoder,
-    quant_conv: Option<Conv2d>,
-    post_quant_conv: Option<Conv2d>,
-    decoder: Decoder,
-    config: VaeConfig,
-}
-
-impl AutoencoderKl {
-    /// Builds the model from diffusers weight names (`encoder.…`, `decoder.…`).
-    pub fn new(vb: VarBuilder, cfg: &VaeConfig) -> Result<Self> {
-        cfg.validate().map_err(|reason| Error::BadConfig {
-            path: "vae/config.json".into(),
-            reason,
-        })?;
-        let l = cfg.latent_channels;
-        let quant_conv = cfg
-            .use_quant_conv
-            .then(|| conv2d(vb.pp("quant_conv"), 2 * l, 2 * l, 1, 0, 1))
-            .transpose()?;
-        let post_quant_conv = cfg
-            .use_post_quant_conv
-            .then(|| conv2d(vb.pp("post_quant_conv"), l, l, 1, 0, 1))
-            .transpose()?;
-        Ok(Self {
-            encoder: Encoder::new(vb.pp("encoder"), cfg)?,
-            quant_conv,
-            post_quant_conv,
-            decoder: Decoder::new(vb.pp("decoder"), cfg)?,
-            config: cfg.clone(),
-        })
-    }
-
-    /// The config this model was built from.
-    pub fn config(&self) -> &VaeConfig {
-        &self.config
-    }
-
-    /// Encodes images `[b, in_channels, H, W]` in [-1, 1] (H, W multiples
-    /// of the downscale factor) to the latent distribution (unscaled).
-    pub fn encode(&self, x: &Tensor) -> Result<LatentDist> {
-        let mut h = self.encoder.forward(x)?;
-        if let Some(q) = &self.quant_conv {
-            h = q.forward(&h)?;
-        }
-        let l = self.config.latent_channels;
-        let mean = h.narrow(1, 0, l)?;
-        let logvar = h.narrow(1, l, l)?.clamp(-30f32, 20f32)?;
-        Ok(LatentDist { mean, logvar })
-    }
-
-    /// Decodes unscaled latents `[b, latent_channels, h, w]` to images in
-    /// (roughly) [-1, 1]; callers clamp.
-    pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        let z = match &self.post_quant_conv {
-            Some(p) => p.forward(z)?,
-            None => z.clone(),
-        };
-        self.decoder.forward(&z)
     }
 }
