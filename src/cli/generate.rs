@@ -120,7 +120,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         }
         match event {
             Event::ModelLoading { what, progress, .. } => {
-                let _ = writeln!(stderr, "loading {what} ({:.0}%)", progress * 100.0);
+                if progress >= 1.0 {
+                    let _ = writeln!(stderr, "model loaded");
+                } else {
+                    let _ = writeln!(stderr, "loading {what} ({:.0}%)", progress * 100.0);
+                }
             }
             Event::Started { total_steps, .. } => {
                 let _ = writeln!(stderr, "denoising {total_steps} steps");

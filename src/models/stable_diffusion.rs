@@ -157,7 +157,7 @@ impl StableDiffusion {
             .index
             .force_zeros_for_empty_prompt
             .unwrap_or(family == ModelFamily::Sdxl);
-        progress("ready", 1.0);
+        progress("done", 1.0);
         Ok(Self {
             files,
             family,
