@@ -19,6 +19,7 @@ use serde_json::json;
 use latent_studio::diffusion::preview::{latent_preview, LatentSpace};
 use latent_studio::models::clip::{ClipTextConfig, ClipTextModel};
 use latent_studio::models::random::write_random_weights;
+use latent_studio::models::taesd::{TinyDecoder, TinyDecoderConfig};
 use latent_studio::models::tokenizer::ClipTokenizer;
 use latent_studio::models::unet::{UNet2DConditionModel, UNetConfig};
 use latent_studio::models::vae::{AutoencoderKl, VaeConfig};
@@ -31,6 +32,7 @@ const STAGES: &[(&str, &str)] = &[
     ("unet512", "U-Net step 512² with CFG (batch 2)"),
     ("vae512", "VAE decode 512²"),
     ("preview", "latent→RGB preview 64×64 latent"),
+    ("taesd512", "TAESD preview decode 64×64 latent → 512²"),
 ];
 
 fn unet_config() -> serde_json::Value {
@@ -56,6 +58,10 @@ fn clip_config() -> serde_json::Value {
         "num_attention_heads": 12, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
         "layer_norm_eps": 1e-5, "projection_dim": 768,
     })
+}
+
+fn taesd_config() -> TinyDecoderConfig {
+    serde_json::from_value(json!({})).expect("TAESD defaults")
 }
 
 fn bench_dir() -> PathBuf {
@@ -156,6 +162,16 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
             let vae = AutoencoderKl::new(vb, &cfg)?;
             let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
             time_runs(runs, || Ok(vae.decode(&z).map(drop)?))?
+        }
+        "taesd512" => {
+            let path = dir.join("taesd.safetensors");
+            if !path.exists() {
+                write_random_weights(&path, 4, |vb| TinyDecoder::new(vb, &taesd_config()))?;
+            }
+            let vb = WeightSet::open(&[path])?.var_builder(DType::F32, &dev);
+            let taesd = TinyDecoder::new(vb, &taesd_config())?;
+            let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
+            time_runs(runs, || Ok(taesd.decode(&z).map(drop)?))?
         }
         "preview" => {
             let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;

@@ -11,7 +11,8 @@ fn cli() -> Command {
     // Never reach for the network or a user's models from a test.
     c.env("HF_HUB_OFFLINE", "1")
         .env("HF_HOME", std::env::temp_dir().join("latent-studio-no-hub"))
-        .env_remove("LATENT_STUDIO_MODEL");
+        .env_remove("LATENT_STUDIO_MODEL")
+        .env_remove("LATENT_STUDIO_TAESD");
     c
 }
 

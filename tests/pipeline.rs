@@ -134,6 +134,44 @@ fn guidance_off_runs_single_batch() {
     assert_sane(&g, 64, 64, 1);
 }
 
+#[test]
+fn taesd_previews_when_installed() {
+    let (_tmp, root) = tiny_model(Family::Sd1);
+    let mut files = ModelFiles::resolve(&ModelSource::Folder(root), false).unwrap();
+    files.preview_decoder = Some(common::tiny_taesd());
+    let model = StableDiffusion::load(files, &Device::Cpu, &mut |_, _| {}).unwrap();
+    assert!(model.preview_decoder.is_some());
+    let g = run(&model, &params("x"), None);
+    // TAESD upsamples 8×: full-resolution previews instead of latent-sized ones.
+    assert_eq!((g.previews[0].width, g.previews[0].height), (64, 64));
+    assert_eq!(g.image.dimensions(), (64, 64));
+}
+
+#[test]
+fn a_broken_taesd_only_costs_the_sharp_previews() {
+    let (tmp, root) = tiny_model(Family::Sd1);
+    let mut files = ModelFiles::resolve(&ModelSource::Folder(root), false).unwrap();
+    let bad = tmp.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not a safetensors file").unwrap();
+    files.preview_decoder = Some(latent_studio::models::files::ComponentFiles {
+        weights: vec![bad],
+        ..common::tiny_taesd()
+    });
+    let mut messages = Vec::new();
+    let model = StableDiffusion::load(files, &Device::Cpu, &mut |what, _| {
+        messages.push(what.to_string())
+    })
+    .unwrap();
+    assert!(model.preview_decoder.is_none());
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("TAESD previews unavailable")),
+        "{messages:?}"
+    );
+    assert_eq!(run(&model, &params("x"), None).previews[0].width, 8);
+}
+
 fn start_image(w: u32, h: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 3) as u8, (y * 5) as u8, 128]))
 }

@@ -13,7 +13,7 @@ use image::RgbImage;
 
 use crate::diffusion::image_io::{fit_to, rgb_to_tensor, size_for_aspect, tensor_to_rgb};
 use crate::diffusion::params::GenerationParams;
-use crate::diffusion::preview::{latent_preview, PreviewImage};
+use crate::diffusion::preview::{latent_preview, LatentSpace, PreviewImage};
 use crate::diffusion::rng::{noise_source, randn_tensor};
 use crate::diffusion::schedulers::{build_scheduler, img2img_start_step};
 use crate::diffusion::text::encode_prompts;
@@ -154,7 +154,7 @@ pub fn generate(
         let progress = StepProgress {
             step: step - start + 1,
             total,
-            preview: latent_preview(&out.pred_original, space)?,
+            preview: step_preview(model, &out.pred_original, space)?,
             elapsed: started.elapsed(),
         };
         let keep_going = on_step(&progress);
@@ -172,6 +172,24 @@ pub fn generate(
         token_count: cond.token_count,
         duration: started.elapsed(),
     })
+}
+
+/// The preview of a predicted clean latent: TAESD when installed, else the
+/// linear latent→RGB map (microseconds, at latent resolution).
+fn step_preview(model: &StableDiffusion, x0: &Tensor, space: LatentSpace) -> Result<PreviewImage> {
+    match &model.preview_decoder {
+        Some(taesd) => {
+            let rgb = tensor_to_rgb(&taesd.decode(&x0.to_dtype(model.dtype)?)?)?;
+            let (width, height) = rgb.dimensions();
+            let rgba = image::DynamicImage::ImageRgb8(rgb).to_rgba8().into_raw();
+            Ok(PreviewImage {
+                width,
+                height,
+                rgba,
+            })
+        }
+        None => latent_preview(x0, space),
+    }
 }
 
 /// VAE-encode a start image to scaled latents, deterministically: the mean

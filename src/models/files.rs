@@ -119,6 +119,8 @@ pub struct ModelFiles {
     pub tokenizer_2: Option<PathBuf>,
     /// `scheduler/scheduler_config.json`, when present.
     pub scheduler_config: Option<PathBuf>,
+    /// TAESD weights for sharper previews, when installed (see [`find_taesd`]).
+    pub preview_decoder: Option<ComponentFiles>,
 }
 
 /// Weight file names diffusers and transformers write, in order of preference.
@@ -187,6 +189,7 @@ impl ModelFiles {
                 .then(|| tokenizer_dir("tokenizer_2"))
                 .transpose()?,
             scheduler_config: scheduler.is_file().then_some(scheduler),
+            preview_decoder: find_taesd(index.is_sdxl() || has_second),
             index,
         })
     }
@@ -269,4 +272,23 @@ fn sharded_files(index: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// TAESD for this latent space: the folder in `LATENT_STUDIO_TAESD`, else
+/// `madebyollin/taesdxl` (SDXL) or `madebyollin/taesd` (SD 1/2) if they are
+/// in the hub cache. Never downloads: previews work without it.
+pub fn find_taesd(sdxl: bool) -> Option<ComponentFiles> {
+    if let Some(dir) = std::env::var_os("LATENT_STUDIO_TAESD") {
+        return component_files(Path::new(&dir), "config.json", false).ok();
+    }
+    let repo = if sdxl {
+        "madebyollin/taesdxl"
+    } else {
+        "madebyollin/taesd"
+    };
+    let cached = hf_hub::Cache::from_env().model(repo.to_string());
+    Some(ComponentFiles {
+        config: cached.get("config.json")?,
+        weights: vec![cached.get("diffusion_pytorch_model.safetensors")?],
+    })
 }

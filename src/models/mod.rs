@@ -17,6 +17,7 @@ pub mod layers;
 pub mod random;
 pub mod softmax;
 pub mod stable_diffusion;
+pub mod taesd;
 pub mod tokenizer;
 pub mod unet;
 pub mod vae;

@@ -8,6 +8,7 @@ use crate::diffusion::schedulers::{SamplerKind, SchedulerConfig};
 use crate::error::{Error, Result};
 use crate::models::clip::{ClipTextConfig, ClipTextModel};
 use crate::models::files::{ComponentFiles, ModelFiles};
+use crate::models::taesd::{TinyDecoder, TinyDecoderConfig};
 use crate::models::tokenizer::ClipTokenizer;
 use crate::models::unet::{UNet2DConditionModel, UNetConfig};
 use crate::models::vae::{AutoencoderKl, VaeConfig};
@@ -57,6 +58,8 @@ pub struct StableDiffusion {
     pub scheduler_config: SchedulerConfig,
     /// SDXL: an empty negative prompt becomes all-zero embeddings.
     pub force_zeros_for_empty_prompt: bool,
+    /// TAESD, when installed: sharper per-step previews than the linear map.
+    pub preview_decoder: Option<TinyDecoder>,
 }
 
 fn weights_error(c: &ComponentFiles, e: impl std::fmt::Display) -> Error {
@@ -120,6 +123,18 @@ impl StableDiffusion {
         let vae_dtype = dtype;
         let vae = load_vae(&files.vae, &vae_cfg, vae_dtype, device)?;
 
+        // TAESD is optional: a broken copy only costs the sharper previews.
+        let preview_decoder = match &files.preview_decoder {
+            Some(c) => match load_taesd(c, dtype, device) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tick(&format!("TAESD previews unavailable ({})", e.one_line()));
+                    None
+                }
+            },
+            None => None,
+        };
+
         tick("scheduler");
         let scheduler_config = match &files.scheduler_config {
             Some(p) => SchedulerConfig::from_json_file(p)?,
@@ -169,6 +184,7 @@ impl StableDiffusion {
             text_encoders,
             scheduler_config,
             force_zeros_for_empty_prompt: force_zeros,
+            preview_decoder,
         })
     }
 
@@ -239,6 +255,15 @@ fn load_vae(
 ) -> Result<AutoencoderKl> {
     AutoencoderKl::new(WeightSet::open(&c.weights)?.var_builder(dtype, device), cfg)
         .map_err(|e| weights_error(c, e))
+}
+
+fn load_taesd(c: &ComponentFiles, dtype: DType, device: &Device) -> Result<TinyDecoder> {
+    let cfg = TinyDecoderConfig::from_json_file(&c.config)?;
+    TinyDecoder::new(
+        WeightSet::open(&c.weights)?.var_builder(dtype, device),
+        &cfg,
+    )
+    .map_err(|e| weights_error(c, e))
 }
 
 fn load_encoder(

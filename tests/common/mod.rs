@@ -208,8 +208,32 @@ pub fn write_tiny_model(root: &Path, family: Family) -> PathBuf {
     root.to_path_buf()
 }
 
+/// Keep tests hermetic: no hub cache of the machine (it might hold TAESD or
+/// models), no preview-decoder override, never a download.
+fn isolate_from_the_machine() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let empty = std::env::temp_dir().join("latent-studio-tests-empty-hub");
+        std::env::set_var("HF_HOME", &empty);
+        std::env::set_var("HF_HUB_CACHE", empty.join("hub"));
+        std::env::set_var("HF_HUB_OFFLINE", "1");
+        std::env::remove_var("LATENT_STUDIO_TAESD");
+        std::env::remove_var("LATENT_STUDIO_MODEL");
+    });
+}
+
+/// The committed tiny TAESD (tests/data/taesd, from scripts/reference/taesd.py).
+pub fn tiny_taesd() -> latent_studio::models::files::ComponentFiles {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/taesd");
+    latent_studio::models::files::ComponentFiles {
+        config: dir.join("config.json"),
+        weights: vec![dir.join("diffusion_pytorch_model.safetensors")],
+    }
+}
+
 /// A temp dir holding a tiny model; keep the `TempDir` alive while using it.
 pub fn tiny_model(family: Family) -> (tempfile::TempDir, PathBuf) {
+    isolate_from_the_machine();
     let dir = tempfile::tempdir().unwrap();
     let root = write_tiny_model(&dir.path().join("tiny-model"), family);
     (dir, root)

@@ -1,0 +1,32 @@
+//! The TAESD preview decoder matches diffusers' `AutoencoderTiny.decode`
+//! (tiny random model written by scripts/reference/taesd.py).
+
+use std::path::PathBuf;
+
+use candle_core::{DType, Device};
+use latent_studio::models::taesd::{TinyDecoder, TinyDecoderConfig};
+use latent_studio::models::weights::{SafeTensorsFile, WeightSet};
+
+#[test]
+fn decoder_matches_diffusers() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/taesd");
+    let cfg = TinyDecoderConfig::from_json_file(&dir.join("config.json")).unwrap();
+    let vb = WeightSet::open(&[dir.join("diffusion_pytorch_model.safetensors")])
+        .unwrap()
+        .var_builder(DType::F32, &Device::Cpu);
+    let decoder = TinyDecoder::new(vb, &cfg).unwrap();
+    let io = SafeTensorsFile::open(&dir.join("io.safetensors")).unwrap();
+    let latents = io.load("latents", DType::F32, &Device::Cpu).unwrap();
+    let expected = io.load("image", DType::F32, &Device::Cpu).unwrap();
+    let ours = decoder.decode(&latents).unwrap();
+    assert_eq!(ours.dims(), expected.dims());
+    let diff: f32 = (ours - expected)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(diff < 1e-4, "max abs diff {diff}");
+}
