@@ -11,15 +11,30 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum Error {
     /// A file or folder a model needs is not there.
     #[error("missing model file {path}: {hint}")]
-    MissingFile { path: PathBuf, hint: String },
+    MissingFile {
+        /// The file or folder that is missing.
+        path: PathBuf,
+        /// What to do about it.
+        hint: String,
+    },
 
     /// A config.json / model_index.json that cannot be used.
     #[error("bad config {path}: {reason}")]
-    BadConfig { path: PathBuf, reason: String },
+    BadConfig {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A weights file that is truncated, corrupt, hostile, or disagrees with its config.
     #[error("bad weights file {path}: {reason}")]
-    BadWeights { path: PathBuf, reason: String },
+    BadWeights {
+        /// The weights file (or component folder).
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// The tokenizer could not be loaded or failed on a prompt.
     #[error("tokenizer: {0}")]
@@ -31,7 +46,12 @@ pub enum Error {
 
     /// An image (start image, output) that cannot be read or written.
     #[error("image {path}: {reason}")]
-    Image { path: PathBuf, reason: String },
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
 
     /// The result contains NaN or infinity even after the f32 fallback.
     #[error("the model produced invalid numbers (NaN/inf): {0}")]
@@ -48,7 +68,9 @@ pub enum Error {
     /// File system errors with the path involved.
     #[error("{path}: {source}")]
     Io {
+        /// The path the operation was on.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

@@ -10,6 +10,8 @@
 //!   from the config.json files a model ships with, and the code that finds
 //!   and validates those files.
 
+#![warn(missing_docs)]
+
 pub mod diffusion;
 pub mod engine;
 pub mod error;
