@@ -112,3 +112,36 @@ fn errors_are_one_line_and_non_zero() {
     );
     assert_fails_with(&["generate", "--prompt", "x", "--out", &out], "--model");
 }
+
+#[test]
+fn taesd_previews_on_request() {
+    let (tmp, root) = tiny_model(Family::Sd1);
+    let taesd = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/taesd");
+    let previews = tmp.path().join("steps");
+    let run = cli()
+        .env("LATENT_STUDIO_TAESD", &taesd)
+        .args(["generate", "--model"])
+        .arg(&root)
+        .args([
+            "--prompt",
+            "x",
+            "--steps",
+            "2",
+            "--preview",
+            "taesd",
+            "--previews",
+        ])
+        .arg(&previews)
+        .arg("--out")
+        .arg(tmp.path().join("o.png"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // Full-resolution TAESD previews, not the 8×8 latent-sized ones.
+    let step = image::open(previews.join("step-002.png")).unwrap();
+    assert_eq!((step.width(), step.height()), (64, 64));
+}

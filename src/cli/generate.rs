@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use latent_studio::diffusion::params::GenerationParams;
+use latent_studio::diffusion::preview::PreviewMode;
 use latent_studio::diffusion::rng::RngKind;
 use latent_studio::diffusion::schedulers::SamplerKind;
 use latent_studio::engine::{Engine, EngineOptions, Event, JobRequest, StartImage};
@@ -55,6 +56,9 @@ pub struct GenerateArgs {
     /// Write every step's preview as PNG into this folder.
     #[arg(long)]
     pub previews: Option<PathBuf>,
+    /// Step previews: auto (TAESD on GPUs), fast (linear map), taesd (when installed).
+    #[arg(long, default_value = "auto")]
+    pub preview: PreviewMode,
     /// Compute threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -105,6 +109,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let engine = Engine::spawn(EngineOptions {
         threads: Some(threads),
+        previews: args.preview,
         ..Default::default()
     })?;
     let job = engine.submit(JobRequest {

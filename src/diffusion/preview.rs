@@ -54,6 +54,44 @@ impl LatentSpace {
     }
 }
 
+/// Which decoder makes the per-step previews.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum PreviewMode {
+    /// TAESD on GPUs (cheap there), the linear map on the CPU, where TAESD
+    /// costs about an eighth of a 512² step.
+    #[default]
+    Auto,
+    /// Always the linear latent→RGB map (microseconds).
+    Fast,
+    /// TAESD whenever its weights are installed.
+    Taesd,
+}
+
+impl PreviewMode {
+    /// Whether to load TAESD for a model computing on `device`.
+    pub fn wants_taesd(self, device: &candle_core::Device) -> bool {
+        match self {
+            PreviewMode::Auto => !device.is_cpu(),
+            PreviewMode::Fast => false,
+            PreviewMode::Taesd => true,
+        }
+    }
+}
+
+impl std::str::FromStr for PreviewMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(PreviewMode::Auto),
+            "fast" | "linear" => Ok(PreviewMode::Fast),
+            "taesd" => Ok(PreviewMode::Taesd),
+            other => Err(format!(
+                "unknown preview mode '{other}' (expected auto, fast or taesd)"
+            )),
+        }
+    }
+}
+
 /// An RGBA8 image small enough to send every step.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PreviewImage {
@@ -149,5 +187,20 @@ mod tests {
             &[expect(0.2120), expect(0.2616), expect(0.7177)]
         );
         assert_eq!(&p.rgba[4..7], &[128, 128, 128]);
+    }
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::PreviewMode;
+    use candle_core::Device;
+
+    #[test]
+    fn auto_keeps_the_cpu_on_the_cheap_preview() {
+        assert!(!PreviewMode::Auto.wants_taesd(&Device::Cpu));
+        assert!(PreviewMode::Taesd.wants_taesd(&Device::Cpu));
+        assert!(!PreviewMode::Fast.wants_taesd(&Device::Cpu));
+        assert_eq!("TAESD".parse::<PreviewMode>(), Ok(PreviewMode::Taesd));
+        assert!("sharp".parse::<PreviewMode>().is_err());
     }
 }

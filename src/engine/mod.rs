@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use candle_core::Device;
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::diffusion::preview::PreviewMode;
 use worker::{EventSink, Shared, Worker};
 
 /// How to start the engine.
@@ -27,6 +28,8 @@ pub struct EngineOptions {
     pub threads: Option<usize>,
     /// Called after every event is sent (e.g. egui's `request_repaint`).
     pub notify: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// How step previews are decoded.
+    pub previews: PreviewMode,
 }
 
 impl Default for EngineOptions {
@@ -35,6 +38,7 @@ impl Default for EngineOptions {
             device: Device::Cpu,
             threads: None,
             notify: None,
+            previews: PreviewMode::Auto,
         }
     }
 }
@@ -149,7 +153,12 @@ fn start_worker(options: &EngineOptions, events_tx: Sender<Event>) -> crate::Res
         tx: events_tx,
         notify: options.notify.clone(),
     };
-    let worker = Worker::new(options.device.clone(), sink, shared.clone());
+    let worker = Worker::new(
+        options.device.clone(),
+        options.previews,
+        sink,
+        shared.clone(),
+    );
     let threads = options.compute_threads();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

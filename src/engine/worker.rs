@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::protocol::{Command, Event, JobId, JobRequest, JobResult, StartImage};
 use crate::diffusion::image_io::load_rgb;
 use crate::diffusion::pipeline::generate;
+use crate::diffusion::preview::PreviewMode;
 use crate::diffusion::schedulers::img2img_start_step;
 use crate::error::Error;
 use crate::models::files::{ModelFiles, ModelSource};
@@ -77,15 +78,22 @@ impl Drop for DeathWatch {
 /// The worker's own state: the cached model.
 pub(crate) struct Worker {
     pub device: Device,
+    pub previews: PreviewMode,
     pub events: EventSink,
     pub shared: Arc<Shared>,
     model: Option<(ModelSource, StableDiffusion)>,
 }
 
 impl Worker {
-    pub fn new(device: Device, events: EventSink, shared: Arc<Shared>) -> Self {
+    pub fn new(
+        device: Device,
+        previews: PreviewMode,
+        events: EventSink,
+        shared: Arc<Shared>,
+    ) -> Self {
         Self {
             device,
+            previews,
             events,
             shared,
             model: None,
@@ -150,10 +158,13 @@ impl Worker {
             })
         };
         progress("model files", 0.0);
-        let files = ModelFiles::resolve(
+        let mut files = ModelFiles::resolve(
             source,
             StableDiffusion::dtype_for(&self.device) != candle_core::DType::F32,
         )?;
+        if !self.previews.wants_taesd(&self.device) {
+            files.preview_decoder = None;
+        }
         let model = StableDiffusion::load(files, &self.device, &mut progress)?;
         self.model = Some((source.clone(), model));
         Ok(())
