@@ -3,8 +3,9 @@
 //!     cargo bench --bench engine            # all stages
 //!     cargo bench --bench engine -- unet256 # one stage
 //!
-//! The weights (4.2 GB, f32) are written once to `LATENT_BENCH_DIR`
-//! (default: target/bench-sd15) and loaded through the real loader. Each
+//! The weights (4.2 GB, f32) are written once, as a diffusers model folder,
+//! to `LATENT_BENCH_DIR` (default: target/bench-sd15-diffusers) and loaded
+//! through the real loader. Each
 //! stage runs in its own process so its peak RSS is its own. Runs per stage:
 //! `LATENT_BENCH_RUNS` (default 3; the first run is a warm-up and not counted
 //! when more than one run is made).
@@ -16,9 +17,13 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 
+use latent_studio::diffusion::params::GenerationParams;
+use latent_studio::diffusion::pipeline::generate;
 use latent_studio::diffusion::preview::{latent_preview, LatentSpace};
 use latent_studio::models::clip::{ClipTextConfig, ClipTextModel};
+use latent_studio::models::files::{ModelFiles, ModelSource};
 use latent_studio::models::random::write_random_weights;
+use latent_studio::models::stable_diffusion::StableDiffusion;
 use latent_studio::models::taesd::{TinyDecoder, TinyDecoderConfig};
 use latent_studio::models::tokenizer::ClipTokenizer;
 use latent_studio::models::unet::{UNet2DConditionModel, UNetConfig};
@@ -33,6 +38,10 @@ const STAGES: &[(&str, &str)] = &[
     ("vae512", "VAE decode 512²"),
     ("preview", "latent→RGB preview 64×64 latent"),
     ("taesd512", "TAESD preview decode 64×64 latent → 512²"),
+    (
+        "pipeline512",
+        "whole job: load, 1 step 512² CFG, VAE decode",
+    ),
 ];
 
 fn unet_config() -> serde_json::Value {
@@ -60,6 +69,10 @@ fn clip_config() -> serde_json::Value {
     })
 }
 
+const UNET: &str = "unet/diffusion_pytorch_model.safetensors";
+const VAE: &str = "vae/diffusion_pytorch_model.safetensors";
+const CLIP: &str = "text_encoder/model.safetensors";
+
 fn taesd_config() -> TinyDecoderConfig {
     serde_json::from_value(json!({})).expect("TAESD defaults")
 }
@@ -67,7 +80,9 @@ fn taesd_config() -> TinyDecoderConfig {
 fn bench_dir() -> PathBuf {
     std::env::var_os("LATENT_BENCH_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-sd15"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-sd15-diffusers")
+        })
 }
 
 fn ensure_weights(dir: &Path) -> anyhow::Result<()> {
@@ -124,15 +139,14 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
     let dev = Device::Cpu;
     let load_unet = || -> anyhow::Result<UNet2DConditionModel> {
         let cfg: UNetConfig = serde_json::from_value(unet_config())?;
-        let vb = WeightSet::open(&[dir.join("unet.safetensors")])?.var_builder(DType::F32, &dev);
+        let vb = WeightSet::open(&[dir.join(UNET)])?.var_builder(DType::F32, &dev);
         Ok(UNet2DConditionModel::new(vb, &cfg)?)
     };
     let times = match stage {
         "load" => time_runs(runs, || load_unet().map(drop))?,
         "text" => {
             let cfg: ClipTextConfig = serde_json::from_value(clip_config())?;
-            let vb =
-                WeightSet::open(&[dir.join("clip.safetensors")])?.var_builder(DType::F32, &dev);
+            let vb = WeightSet::open(&[dir.join(CLIP)])?.var_builder(DType::F32, &dev);
             let clip = ClipTextModel::new(vb, &cfg, false)?;
             let tok = ClipTokenizer::bundled(latent_studio::models::tokenizer::Pad::EndOfText)?;
             time_runs(runs, || {
@@ -158,7 +172,7 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
         }
         "vae512" => {
             let cfg: VaeConfig = serde_json::from_value(vae_config())?;
-            let vb = WeightSet::open(&[dir.join("vae.safetensors")])?.var_builder(DType::F32, &dev);
+            let vb = WeightSet::open(&[dir.join(VAE)])?.var_builder(DType::F32, &dev);
             let vae = AutoencoderKl::new(vb, &cfg)?;
             let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
             time_runs(runs, || Ok(vae.decode(&z).map(drop)?))?
@@ -172,6 +186,28 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
             let taesd = TinyDecoder::new(vb, &taesd_config())?;
             let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
             time_runs(runs, || Ok(taesd.decode(&z).map(drop)?))?
+        }
+        "pipeline512" => {
+            // One run: a job is long, and its peak memory is what we want.
+            time_runs(1, || {
+                let source = ModelSource::Folder(dir.to_path_buf());
+                let files = ModelFiles::resolve(&source, false)?;
+                let t = Instant::now();
+                let model = StableDiffusion::load(files, &dev, &mut |_, _| {})?;
+                eprintln!(
+                    "  load of the whole model: {:.2} s",
+                    t.elapsed().as_secs_f64()
+                );
+                let params = GenerationParams {
+                    prompt: "a photo of a terrier".into(),
+                    steps: 1,
+                    width: Some(512),
+                    height: Some(512),
+                    ..Default::default()
+                };
+                generate(&model, &params, None, &mut |_| true)?;
+                Ok(())
+            })?
         }
         "preview" => {
             let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
