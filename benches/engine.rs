@@ -97,16 +97,47 @@ fn ensure_weights(dir: &Path) -> anyhow::Result<()> {
     let unet: UNetConfig = serde_json::from_value(unet_config())?;
     let vae: VaeConfig = serde_json::from_value(vae_config())?;
     let clip: ClipTextConfig = serde_json::from_value(clip_config())?;
-    let n = write_random_weights(&dir.join("unet.safetensors"), 1, |vb| {
+    let n = write_random_weights(&dir.join(UNET), 1, |vb| {
         Ok(UNet2DConditionModel::new(vb, &unet)?)
     })?;
     eprintln!("  U-Net: {n} parameters");
-    write_random_weights(&dir.join("vae.safetensors"), 2, |vb| {
-        AutoencoderKl::new(vb, &vae)
-    })?;
-    write_random_weights(&dir.join("clip.safetensors"), 3, |vb| {
+    write_random_weights(&dir.join(VAE), 2, |vb| AutoencoderKl::new(vb, &vae))?;
+    write_random_weights(&dir.join(CLIP), 3, |vb| {
         ClipTextModel::new(vb, &clip, false)
     })?;
+    let write = |path: &str, value: serde_json::Value| -> anyhow::Result<()> {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+        Ok(std::fs::write(path, serde_json::to_string_pretty(&value)?)?)
+    };
+    write("unet/config.json", unet_config())?;
+    write("vae/config.json", vae_config())?;
+    write("text_encoder/config.json", clip_config())?;
+    write(
+        "scheduler/scheduler_config.json",
+        json!({"_class_name": "EulerDiscreteScheduler", "beta_schedule": "scaled_linear",
+               "beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1,
+               "timestep_spacing": "leading"}),
+    )?;
+    write(
+        "tokenizer/tokenizer_config.json",
+        json!({"pad_token": "<|endoftext|>"}),
+    )?;
+    let assets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets");
+    for f in ["vocab.json", "merges.txt"] {
+        std::fs::copy(assets.join(f), dir.join("tokenizer").join(f))?;
+    }
+    write(
+        "model_index.json",
+        json!({
+            "_class_name": "StableDiffusionPipeline",
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+        }),
+    )?;
     std::fs::write(marker, b"ok")?;
     Ok(())
 }
