@@ -136,12 +136,17 @@ pub trait Scheduler: Send {
     /// The timestep to pass to the network at each step; may be fractional.
     fn timesteps(&self) -> &[f64];
 
-    /// Standard deviation of the initial noise: start latents are `randn * this`.
-    fn init_noise_sigma(&self) -> f64;
+    /// Standard deviation of the initial noise: start latents are `randn * this`
+    /// (1 for the variance-preserving samplers; Euler-type ones override it).
+    fn init_noise_sigma(&self) -> f64 {
+        1.0
+    }
 
     /// The network input for `sample` at `step` (Euler-type samplers divide by
-    /// `sqrt(sigma² + 1)`; others return it unchanged).
-    fn scale_model_input(&self, sample: &Tensor, step: usize) -> Result<Tensor>;
+    /// `sqrt(sigma² + 1)`; by default it is unchanged).
+    fn scale_model_input(&self, sample: &Tensor, _step: usize) -> Result<Tensor> {
+        Ok(sample.clone())
+    }
 
     /// Advances `sample` from step `step` to the next noise level. Ancestral
     /// samplers draw their fresh noise from `noise`.
