@@ -153,11 +153,37 @@ fn from_dir_with_vocab_and_merges() {
 }
 
 #[test]
-fn from_dir_missing_files() {
+fn from_dir_with_half_a_vocabulary_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        data("tiny_tokenizer").join("vocab.json"),
+        dir.path().join("vocab.json"),
+    )
+    .unwrap();
     let err = ClipTokenizer::from_dir(dir.path()).unwrap_err();
     assert!(
         matches!(err, latent_studio::Error::MissingFile { .. }),
         "{err}"
     );
+    assert!(err.to_string().contains("merges.txt"), "{err}");
+}
+
+#[test]
+fn from_dir_without_vocabulary_uses_the_bundled_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tokenizer_config.json"),
+        r#"{"pad_token": "!"}"#,
+    )
+    .unwrap();
+    let tok = ClipTokenizer::from_dir(dir.path()).unwrap();
+    let chunk = &tok
+        .chunks("a photo of a terrier, looking up, cute, white background")
+        .unwrap()
+        .chunks[0];
+    assert_eq!(
+        &chunk[..15],
+        &[49406, 320, 1125, 539, 320, 14455, 267, 1312, 705, 267, 2242, 267, 1579, 5994, 49407]
+    );
+    assert_eq!(chunk[15], 0, "pad from tokenizer_config.json");
 }

@@ -158,16 +158,19 @@ impl ClipTokenizer {
         } else {
             let vocab = dir.join("vocab.json");
             let merges = dir.join("merges.txt");
-            for p in [&vocab, &merges] {
-                if !p.is_file() {
+            match (vocab.is_file(), merges.is_file()) {
+                (true, true) => build_clip(&read_text(&vocab)?, &read_text(&merges)?)?,
+                // Every SD tokenizer uses the same CLIP BPE vocabulary, so a
+                // folder with only its config falls back to the bundled copy.
+                (false, false) => build_clip(VOCAB_JSON, MERGES_TXT)?,
+                // Half a tokenizer means a broken download, not a choice.
+                (has_vocab, _) => {
                     return Err(Error::MissingFile {
-                        path: p.clone(),
-                        hint: "a CLIP tokenizer folder needs tokenizer.json or vocab.json + merges.txt"
-                            .into(),
-                    });
+                        path: if has_vocab { merges } else { vocab },
+                        hint: "the tokenizer folder is incomplete; re-download the model".into(),
+                    })
                 }
             }
-            build_clip(&read_text(&vocab)?, &read_text(&merges)?)?
         };
         // We chunk and pad ourselves; a tokenizer.json may carry its own settings.
         tokenizer.with_truncation(None).map_err(tok_err)?;
