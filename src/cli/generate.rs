@@ -26,7 +26,7 @@ pub struct GenerateArgs {
     /// What to avoid.
     #[arg(long, default_value = "")]
     pub negative_prompt: String,
-    /// Denoising steps (default: 20, or 2 for Turbo/LCM models).
+    /// Denoising steps (default: 20, or 2 for Turbo/LCM/Lightning models).
     #[arg(long)]
     pub steps: Option<usize>,
     /// Classifier-free guidance scale; ≤ 1 turns guidance off (default: 7, or 0 for Turbo).
@@ -89,12 +89,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create previews folder {}", dir.display()))?;
     }
-    let distilled = source.display_name().to_ascii_lowercase().contains("turbo");
+    let defaults = GenerationParams::defaults_for(&source);
     let params = GenerationParams {
         prompt: args.prompt.clone(),
         negative_prompt: args.negative_prompt.clone(),
-        steps: args.steps.unwrap_or(if distilled { 2 } else { 20 }),
-        cfg_scale: args.cfg.unwrap_or(if distilled { 0.0 } else { 7.0 }),
+        steps: args.steps.unwrap_or(defaults.steps),
+        cfg_scale: args.cfg.unwrap_or(defaults.cfg_scale),
         seed: args.seed,
         sampler: args.sampler,
         width: args.width,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::diffusion::rng::RngKind;
 use crate::diffusion::schedulers::SamplerKind;
 use crate::error::{Error, Result};
+use crate::models::files::ModelSource;
 
 /// Smallest and largest accepted image side, in pixels.
 pub const SIZE_RANGE: std::ops::RangeInclusive<u32> = 64..=4096;
@@ -62,6 +63,20 @@ impl Default for GenerationParams {
 }
 
 impl GenerationParams {
+    /// The defaults for a model: distilled ones (Turbo, LCM) take 2 steps
+    /// without guidance, the others 20 steps at CFG 7.
+    pub fn defaults_for(model: &ModelSource) -> Self {
+        if model.is_distilled() {
+            Self {
+                steps: 2,
+                cfg_scale: 0.0,
+                ..Self::default()
+            }
+        } else {
+            Self::default()
+        }
+    }
+
     /// Whether classifier-free guidance runs (it doubles the U-Net's work).
     pub fn uses_guidance(&self) -> bool {
         self.cfg_scale > 1.0
@@ -120,6 +135,19 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(with(|_| {}).is_ok());
+    }
+
+    #[test]
+    fn distilled_models_default_to_few_steps_without_guidance() {
+        let turbo =
+            GenerationParams::defaults_for(&ModelSource::Hub("stabilityai/sdxl-turbo".into()));
+        assert_eq!((turbo.steps, turbo.cfg_scale), (2, 0.0));
+        let lcm = GenerationParams::defaults_for(&ModelSource::Folder("/m/LCM_Dreamshaper".into()));
+        assert!(!lcm.uses_guidance());
+        let sd = GenerationParams::defaults_for(&ModelSource::Hub(
+            "runwayml/stable-diffusion-v1-5".into(),
+        ));
+        assert_eq!((sd.steps, sd.cfg_scale), (20, 7.0));
     }
 
     #[test]

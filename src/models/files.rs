@@ -37,6 +37,16 @@ impl ModelSource {
         }
     }
 
+    /// Whether the name says this is a few-step distilled model (Turbo, LCM,
+    /// Lightning): those want 1–4 steps and no guidance. Nothing in a
+    /// diffusers folder records it, so the name is all there is to go on.
+    pub fn is_distilled(&self) -> bool {
+        let name = self.display_name().to_ascii_lowercase();
+        ["turbo", "lcm", "lightning"]
+            .iter()
+            .any(|k| name.contains(k))
+    }
+
     /// A short human name (folder name or repo id).
     pub fn display_name(&self) -> String {
         match self {

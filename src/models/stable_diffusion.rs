@@ -4,7 +4,7 @@
 use candle_core::{DType, Device};
 
 use crate::diffusion::preview::LatentSpace;
-use crate::diffusion::schedulers::{SamplerKind, SchedulerConfig};
+use crate::diffusion::schedulers::SchedulerConfig;
 use crate::error::{Error, Result};
 use crate::models::clip::{ClipTextConfig, ClipTextModel};
 use crate::models::files::{ComponentFiles, ModelFiles};
@@ -209,35 +209,6 @@ impl StableDiffusion {
     pub fn native_size(&self) -> u32 {
         let latent = self.unet.config().sample_size.unwrap_or(64);
         (latent * self.vae_scale_factor()) as u32
-    }
-
-    /// Whether this is a few-step distilled model (Turbo / LCM): 1–4 steps, no guidance.
-    pub fn is_distilled(&self) -> bool {
-        let name = self.files.source.display_name().to_ascii_lowercase();
-        name.contains("turbo") || name.contains("lcm") || name.contains("lightning")
-    }
-
-    /// Sensible default steps for this model.
-    pub fn default_steps(&self) -> usize {
-        if self.is_distilled() {
-            2
-        } else {
-            20
-        }
-    }
-
-    /// Sensible default guidance for this model.
-    pub fn default_cfg(&self) -> f64 {
-        if self.is_distilled() {
-            0.0
-        } else {
-            7.0
-        }
-    }
-
-    /// Sensible default sampler for this model.
-    pub fn default_sampler(&self) -> SamplerKind {
-        SamplerKind::EulerAncestral
     }
 
     /// Load the VAE again in f32: the fallback when an f16 decode gives NaN

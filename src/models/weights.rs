@@ -249,11 +249,6 @@ impl WeightSet {
         self.files[i].tensors().get(name)
     }
 
-    /// All tensor names.
-    pub fn names(&self) -> impl Iterator<Item = &String> {
-        self.index.keys()
-    }
-
     /// A candle `VarBuilder` reading from these files in `dtype` on `device`.
     pub fn var_builder(self, dtype: DType, device: &Device) -> VarBuilder<'static> {
         let backend: Box<dyn SimpleBackend> = Box::new(self);
