@@ -9,6 +9,8 @@
 //! - [`models`]: the neural networks (CLIP text encoder, U-Net, VAE), built
 //!   from the config.json files a model ships with, and the code that finds
 //!   and validates those files.
+//! - [`ui`]: the studio window (eframe/egui); it drives the engine.
+//! - [`storage`]: files on disk (crash-safe saves, names, GIF export).
 
 #![warn(missing_docs)]
 
@@ -16,5 +18,7 @@ pub mod diffusion;
 pub mod engine;
 pub mod error;
 pub mod models;
+pub mod storage;
+pub mod ui;
 
 pub use error::{Error, Result};

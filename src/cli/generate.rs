@@ -1,7 +1,7 @@
 //! `latent-studio generate`: one image from the command line, with progress.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -13,6 +13,7 @@ use latent_studio::diffusion::schedulers::SamplerKind;
 use latent_studio::engine::{Engine, EngineOptions, Event, JobRequest, StartImage};
 use latent_studio::models::files::ModelSource;
 use latent_studio::models::hub::default_model;
+use latent_studio::storage::image_files::save_png_to;
 
 /// Arguments of `generate`.
 #[derive(Debug, Args)]
@@ -152,7 +153,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 }
             }
             Event::Finished { result, .. } => {
-                write_png_atomically(&result.image, &args.out)?;
+                save_png_to(&args.out, &result.image)
+                    .with_context(|| format!("cannot write {}", args.out.display()))?;
                 let _ = writeln!(
                     stderr,
                     "wrote {} ({}x{}, {} tokens, {:.1} s)",
@@ -167,34 +169,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             Event::Cancelled { .. } => bail!("cancelled"),
             Event::Failed { error, .. } => bail!("{error}"),
             Event::WorkerDied { message } => bail!("{message}"),
+            // This command never asks for a start-image encode.
+            Event::StartEncoded { .. } => {}
         }
     }
     bail!("the engine stopped unexpectedly")
-}
-
-/// Write to a temporary file beside the target, flush it to disk, then rename:
-/// a crash leaves either no file or a complete one.
-fn write_png_atomically(img: &image::RgbImage, out: &Path) -> anyhow::Result<()> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .context("--out has no file name")?
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.partial"));
-    let result = (|| -> anyhow::Result<()> {
-        let file = std::fs::File::create(&tmp)?;
-        let mut writer = std::io::BufWriter::new(file);
-        img.write_to(&mut writer, image::ImageFormat::Png)?;
-        let file = writer.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, out)?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", out.display()))
 }

@@ -4,8 +4,10 @@
 //! - [`params`]: what reproduces an image; [`pipeline`]: the denoising loop;
 //! - [`text`]: prompt → conditioning; [`rng`]: seeded (PyTorch-exact) noise;
 //! - [`schedulers`]: the samplers; [`preview`]: cheap per-step previews;
-//! - [`image_io`]: images ↔ tensors, start-image preparation.
+//! - [`image_io`]: images ↔ tensors, start-image preparation;
+//! - [`decay`]: the forward process (a start image dissolving into noise).
 
+pub mod decay;
 pub mod image_io;
 pub mod params;
 pub mod pipeline;

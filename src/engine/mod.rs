@@ -7,7 +7,7 @@
 mod protocol;
 mod worker;
 
-pub use protocol::{Command, Event, JobId, JobRequest, JobResult, StartImage};
+pub use protocol::{Command, EncodeRequest, Event, JobId, JobRequest, JobResult, StartImage};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -82,12 +82,18 @@ impl Engine {
 
     /// Queue a job; it runs after every job queued before it.
     pub fn submit(&self, request: JobRequest) -> JobId {
+        self.send(|id| Command::Generate(id, Box::new(request)))
+    }
+
+    /// Queue a start-image encode for the decay lens; answered by
+    /// [`Event::StartEncoded`] (or `Failed` / `Cancelled`).
+    pub fn encode_start(&self, request: EncodeRequest) -> JobId {
+        self.send(|id| Command::EncodeStart(id, Box::new(request)))
+    }
+
+    fn send(&self, command: impl FnOnce(JobId) -> Command) -> JobId {
         let id = JobId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        if self
-            .commands
-            .send(Command::Generate(id, Box::new(request)))
-            .is_err()
-        {
+        if self.commands.send(command(id)).is_err() {
             let _ = self.events_tx.send(Event::Failed {
                 job: id,
                 error: "the engine is not running; restart it".into(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use image::RgbImage;
 
+use crate::diffusion::decay::StartLatent;
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::PreviewImage;
 use crate::models::files::ModelSource;
@@ -40,11 +41,26 @@ pub struct JobRequest {
     pub start_image: Option<StartImage>,
 }
 
+/// Encode a start image to latents, for the decay lens (no denoising).
+#[derive(Debug, Clone)]
+pub struct EncodeRequest {
+    /// The model whose VAE encodes it.
+    pub model: ModelSource,
+    /// The image.
+    pub image: StartImage,
+    /// Pixel size to fit the image to (`None`: as a job with no size would).
+    pub width: Option<u32>,
+    /// See `width`.
+    pub height: Option<u32>,
+}
+
 /// What the engine is asked to do.
 #[derive(Debug)]
 pub enum Command {
     /// Queue a job (FIFO).
     Generate(JobId, Box<JobRequest>),
+    /// Queue a start-image encode (FIFO with the jobs).
+    EncodeStart(JobId, Box<EncodeRequest>),
     /// Finish the current step, then stop; drop everything and exit.
     Shutdown,
 }
@@ -66,8 +82,8 @@ pub struct JobResult {
     pub duration: Duration,
 }
 
-/// What the engine reports. Every job ends in exactly one of `Finished`,
-/// `Cancelled` or `Failed`.
+/// What the engine reports. Every job ends in exactly one of `Finished`
+/// (`StartEncoded` for an encode request), `Cancelled` or `Failed`.
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A model is being loaded for `job`; `progress` runs from 0 to 1.
@@ -106,6 +122,13 @@ pub enum Event {
         /// Image, parameters, timeline.
         result: Box<JobResult>,
     },
+    /// An [`EncodeRequest`] is done.
+    StartEncoded {
+        /// The request.
+        job: JobId,
+        /// The latent and the model's noise schedule.
+        latent: Arc<StartLatent>,
+    },
     /// The job was cancelled (before or while running).
     Cancelled {
         /// The job.
@@ -133,6 +156,7 @@ impl Event {
             | Event::Started { job, .. }
             | Event::Step { job, .. }
             | Event::Finished { job, .. }
+            | Event::StartEncoded { job, .. }
             | Event::Cancelled { job }
             | Event::Failed { job, .. } => Some(*job),
             Event::WorkerDied { .. } => None,

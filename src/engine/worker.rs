@@ -9,9 +9,13 @@ use std::sync::{Arc, Mutex};
 use candle_core::Device;
 use crossbeam_channel::{Receiver, Sender};
 
-use super::protocol::{Command, Event, JobId, JobRequest, JobResult, StartImage};
-use crate::diffusion::image_io::load_rgb;
-use crate::diffusion::pipeline::generate;
+use super::protocol::{
+    Command, EncodeRequest, Event, JobId, JobRequest, JobResult, StartImage,
+};
+use crate::diffusion::decay::StartLatent;
+use crate::diffusion::image_io::{fit_to, load_rgb};
+use crate::diffusion::params::GenerationParams;
+use crate::diffusion::pipeline::{encode_image, generate, resolve_size};
 use crate::diffusion::preview::PreviewMode;
 use crate::diffusion::schedulers::img2img_start_step;
 use crate::error::Error;
@@ -104,42 +108,48 @@ impl Worker {
     pub fn run(mut self, commands: Receiver<Command>) {
         let _watch = DeathWatch(self.events.clone());
         while let Ok(command) = commands.recv() {
-            match command {
+            let (job, work): (JobId, Work) = match command {
                 Command::Shutdown => break,
-                Command::Generate(job, request) => {
-                    if self.shared.shutdown.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    if self.shared.take_cancel(job) {
-                        self.events.send(Event::Cancelled { job });
-                        continue;
-                    }
-                    // A panic inside one job (a bug) fails that job only.
-                    let outcome =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| self.run_job(job, &request)));
-                    let event = match outcome {
-                        Ok(Ok(result)) => Event::Finished {
-                            job,
-                            result: Box::new(result),
-                        },
-                        Ok(Err(Error::Cancelled)) => Event::Cancelled { job },
-                        Ok(Err(e)) => Event::Failed {
-                            job,
-                            error: e.one_line(),
-                        },
-                        Err(panic) => {
-                            // The model may be half-updated; load it afresh next time.
-                            self.model = None;
-                            Event::Failed {
-                                job,
-                                error: format!("internal error: {}", panic_message(&panic)),
-                            }
-                        }
-                    };
-                    self.shared.take_cancel(job);
-                    self.events.send(event);
-                }
+                Command::Generate(job, request) => (job, Work::Generate(request)),
+                Command::EncodeStart(job, request) => (job, Work::Encode(request)),
+            };
+            if self.shared.shutdown.load(Ordering::Relaxed) {
+                break;
             }
+            if self.shared.take_cancel(job) {
+                self.events.send(Event::Cancelled { job });
+                continue;
+            }
+            // A panic inside one job (a bug) fails that job only.
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match &work {
+                Work::Generate(request) => self.run_job(job, request).map(|result| {
+                    Event::Finished {
+                        job,
+                        result: Box::new(result),
+                    }
+                }),
+                Work::Encode(request) => self
+                    .encode_start(job, request)
+                    .map(|latent| Event::StartEncoded { job, latent }),
+            }));
+            let event = match outcome {
+                Ok(Ok(done)) => done,
+                Ok(Err(Error::Cancelled)) => Event::Cancelled { job },
+                Ok(Err(e)) => Event::Failed {
+                    job,
+                    error: e.one_line(),
+                },
+                Err(panic) => {
+                    // The model may be half-updated; load it afresh next time.
+                    self.model = None;
+                    Event::Failed {
+                        job,
+                        error: format!("internal error: {}", panic_message(&panic)),
+                    }
+                }
+            };
+            self.shared.take_cancel(job);
+            self.events.send(event);
         }
     }
 
@@ -172,11 +182,7 @@ impl Worker {
 
     fn run_job(&mut self, job: JobId, request: &JobRequest) -> crate::Result<JobResult> {
         request.params.validate()?;
-        let start_image = match &request.start_image {
-            None => None,
-            Some(StartImage::Path(p)) => Some(Arc::new(load_rgb(p)?)),
-            Some(StartImage::Image(img)) => Some(img.clone()),
-        };
+        let start_image = request.start_image.as_ref().map(read_start).transpose()?;
         self.ensure_model(job, &request.model)?;
         if self.shared.is_cancelled(job) {
             return Err(Error::Cancelled);
@@ -211,6 +217,56 @@ impl Worker {
             token_count: generated.token_count,
             duration: generated.duration,
         })
+    }
+
+    /// Encode a start image for the decay lens, fitted exactly as a job with
+    /// the same size settings would fit it.
+    fn encode_start(
+        &mut self,
+        job: JobId,
+        request: &EncodeRequest,
+    ) -> crate::Result<Arc<StartLatent>> {
+        let image = read_start(&request.image)?;
+        self.ensure_model(job, &request.model)?;
+        if self.shared.is_cancelled(job) {
+            return Err(Error::Cancelled);
+        }
+        let (_, model) = self.model.as_ref().expect("model loaded above");
+        let params = GenerationParams {
+            width: request.width,
+            height: request.height,
+            ..GenerationParams::default()
+        };
+        let (width, height) = resolve_size(model, &params, Some(&image));
+        let factor = model.vae_scale_factor() as u32;
+        if width % factor != 0 || height % factor != 0 || width == 0 || height == 0 {
+            return Err(Error::InvalidParams(format!(
+                "width and height must be multiples of {factor} for this model"
+            )));
+        }
+        let x0 = encode_image(model, &fit_to(&image, width, height))?;
+        let (_, c, h, w) = x0.dims4()?;
+        Ok(Arc::new(StartLatent {
+            latent: x0.flatten_all()?.to_vec1()?,
+            shape: [c, h, w],
+            space: model.latent_space(),
+            scheduler: model.scheduler_config.clone(),
+            size: (width, height),
+        }))
+    }
+}
+
+/// What one queued command asks the worker to do.
+enum Work {
+    Generate(Box<JobRequest>),
+    Encode(Box<EncodeRequest>),
+}
+
+/// Decode a start image (on the worker, never on the caller's thread).
+fn read_start(image: &StartImage) -> crate::Result<Arc<image::RgbImage>> {
+    match image {
+        StartImage::Path(p) => Ok(Arc::new(load_rgb(p)?)),
+        StartImage::Image(img) => Ok(img.clone()),
     }
 }
 

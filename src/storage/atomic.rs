@@ -1,0 +1,129 @@
+//! Crash-safe file creation: a reader (or a crash) sees either no file or
+//! the complete one, and an existing file is never overwritten.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::StorageError;
+
+/// Create `dir/<stem>.<ext>` (or `<stem>-2.<ext>`, `-3`, ... when taken) with
+/// the bytes `write` produces. The data goes to a hidden temporary file in
+/// the same folder, is flushed to disk, and is then linked into place under
+/// a name nobody has taken. Returns the final path.
+pub fn create_new_file(
+    dir: &Path,
+    stem: &str,
+    ext: &str,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<PathBuf, StorageError> {
+    fs::create_dir_all(dir).map_err(|source| StorageError::Folder {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let temp = temp_path(dir, ext);
+    let written = write_and_sync(&temp, write);
+    if let Err(source) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(match source.kind() {
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                StorageError::Folder {
+                    dir: dir.to_path_buf(),
+                    source,
+                }
+            }
+            _ => StorageError::Write { path: temp, source },
+        });
+    }
+    let result = publish(&temp, dir, stem, ext);
+    let _ = fs::remove_file(&temp);
+    let path = result?;
+    sync_dir(dir);
+    Ok(path)
+}
+
+fn write_and_sync(
+    temp: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let file = File::options().write(true).create_new(true).open(temp)?;
+    let mut out = BufWriter::new(file);
+    write(&mut out)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()
+}
+
+/// Give the finished temporary file its final name. A hard link fails
+/// atomically when the name exists, so two savers never clobber each other.
+fn publish(temp: &Path, dir: &Path, stem: &str, ext: &str) -> Result<PathBuf, StorageError> {
+    for n in 1..10_000u32 {
+        let name = if n == 1 {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem}-{n}.{ext}")
+        };
+        let path = dir.join(name);
+        match fs::hard_link(temp, &path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            // File systems without hard links (FAT, some network mounts):
+            // a rename after an existence check is the best they allow.
+            Err(_) if !path.exists() => {
+                return fs::rename(temp, &path)
+                    .map(|()| path.clone())
+                    .map_err(|source| StorageError::Write { path, source });
+            }
+            Err(_) => continue,
+        }
+    }
+    Err(StorageError::Write {
+        path: dir.join(format!("{stem}.{ext}")),
+        source: io::Error::new(io::ErrorKind::AlreadyExists, "too many files with this name"),
+    })
+}
+
+fn temp_path(dir: &Path, ext: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".latent-studio-{}-{n}.{ext}.partial", std::process::id()))
+}
+
+/// Make the new directory entry itself durable (POSIX); best effort.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_overwrites_and_leaves_no_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = create_new_file(dir.path(), "x", "txt", |w| w.write_all(b"one")).unwrap();
+        let b = create_new_file(dir.path(), "x", "txt", |w| w.write_all(b"two")).unwrap();
+        assert_eq!(a.file_name().unwrap(), "x.txt");
+        assert_eq!(b.file_name().unwrap(), "x-2.txt");
+        assert_eq!(fs::read(&a).unwrap(), b"one");
+        assert_eq!(fs::read(&b).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_failing_writer_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = create_new_file(dir.path(), "x", "txt", |w| {
+            w.write_all(b"half")?;
+            Err(io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,119 @@
+//! The emergence timeline (one preview per step, then the final image) as
+//! an animated GIF: noise turning into a picture, shareable anywhere.
+
+use std::path::Path;
+use std::time::Duration;
+
+use image::codecs::gif::{GifEncoder, Repeat};
+use image::imageops::FilterType;
+use image::{Delay, Frame, RgbImage, RgbaImage};
+
+use super::StorageError;
+use crate::diffusion::preview::PreviewImage;
+
+/// Longest side of the GIF, in pixels (previews are upscaled to it, the
+/// final image downscaled).
+pub const GIF_MAX_SIDE: u32 = 512;
+
+/// Encode `previews` (one per step) followed by `final_image` as a looping
+/// GIF. Each step shows for `frame_time`; the final image holds for a second.
+pub fn encode_emergence(
+    previews: &[PreviewImage],
+    final_image: &RgbImage,
+    frame_time: Duration,
+    out: &mut dyn std::io::Write,
+) -> Result<(), StorageError> {
+    let (w, h) = gif_size(final_image.width(), final_image.height());
+    let mut encoder = GifEncoder::new_with_speed(out, 10);
+    encoder
+        .set_repeat(Repeat::Infinite)
+        .map_err(|e| StorageError::Encode(e.to_string()))?;
+    let step_delay = Delay::from_saturating_duration(frame_time);
+    let mut frames = Vec::with_capacity(previews.len() + 1);
+    for preview in previews {
+        let Some(rgba) = preview.to_rgba_image() else {
+            continue;
+        };
+        frames.push(Frame::from_parts(
+            image::imageops::resize(&rgba, w, h, FilterType::Triangle),
+            0,
+            0,
+            step_delay,
+        ));
+    }
+    let last: RgbaImage = image::DynamicImage::ImageRgb8(final_image.clone())
+        .resize_exact(w, h, FilterType::Triangle)
+        .to_rgba8();
+    frames.push(Frame::from_parts(
+        last,
+        0,
+        0,
+        Delay::from_saturating_duration(Duration::from_secs(1)),
+    ));
+    encoder
+        .encode_frames(frames)
+        .map_err(|e| StorageError::Encode(e.to_string()))
+}
+
+/// Write the GIF to `path` crash-safely (temporary file, then rename).
+pub fn save_emergence(
+    path: &Path,
+    previews: &[PreviewImage],
+    final_image: &RgbImage,
+    frame_time: Duration,
+) -> Result<(), StorageError> {
+    let mut bytes = Vec::new();
+    encode_emergence(previews, final_image, frame_time, &mut bytes)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let stem = format!(
+        ".{}.saving",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let temp = super::atomic::create_new_file(dir, &stem, "gif", |w| w.write_all(&bytes))?;
+    std::fs::rename(&temp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&temp);
+        StorageError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+fn gif_size(w: u32, h: u32) -> (u32, u32) {
+    let scale = (GIF_MAX_SIDE as f64 / w.max(h).max(1) as f64).min(1.0);
+    (
+        ((w as f64 * scale).round() as u32).max(1),
+        ((h as f64 * scale).round() as u32).max(1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::AnimationDecoder;
+
+    #[test]
+    fn one_frame_per_step_plus_the_result() {
+        let previews: Vec<PreviewImage> = (0..3u8)
+            .map(|i| PreviewImage {
+                width: 4,
+                height: 2,
+                rgba: [i * 80, 0, 0, 255].repeat(8),
+            })
+            .collect();
+        let fin = RgbImage::from_pixel(32, 16, image::Rgb([0, 200, 0]));
+        let mut bytes = Vec::new();
+        encode_emergence(&previews, &fin, Duration::from_millis(120), &mut bytes).unwrap();
+        let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes)).unwrap();
+        let frames = decoder.into_frames().collect_frames().unwrap();
+        assert_eq!(frames.len(), 4);
+        assert_eq!(frames[0].buffer().dimensions(), (32, 16));
+        let px = frames[3].buffer().get_pixel(16, 8);
+        assert!(px[1] > 150 && px[0] < 60, "last frame is the final image: {px:?}");
+        let px = frames[2].buffer().get_pixel(16, 8);
+        assert!(px[0] > 120, "third frame is the third preview: {px:?}");
+    }
+}

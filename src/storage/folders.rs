@@ -1,0 +1,24 @@
+//! Default places on disk, following each platform's conventions.
+
+use std::path::PathBuf;
+
+/// Favorites: the user's Pictures folder / "Latent Studio" (falling back to
+/// the home folder, then the current folder, when the platform has none).
+pub fn default_favorites_dir() -> PathBuf {
+    let pictures = directories::UserDirs::new().and_then(|u| {
+        u.picture_dir()
+            .map(PathBuf::from)
+            .or_else(|| Some(u.home_dir().join("Pictures")))
+    });
+    pictures
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("Latent Studio")
+}
+
+/// History of every finished image: the platform's cache folder
+/// (`~/.cache/latent-studio/history` on Linux).
+pub fn default_history_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "latent-studio")
+        .map(|d| d.cache_dir().join("history"))
+        .unwrap_or_else(|| std::env::temp_dir().join("latent-studio-history"))
+}
