@@ -1,6 +1,7 @@
 //! The command line: the same engine as the window, headless.
 
 mod generate;
+mod window;
 
 use std::process::ExitCode;
 
@@ -15,6 +16,32 @@ pub struct Cli {
     /// What to do; without a command the studio window opens.
     #[command(subcommand)]
     pub command: Option<CliCommand>,
+    /// Options of the window (when no command is given).
+    #[command(flatten)]
+    pub window: WindowArgs,
+}
+
+/// Options of the studio window.
+#[derive(Debug, clap::Args)]
+pub struct WindowArgs {
+    /// Model to select at start (folder or hub repo id).
+    #[arg(long, global = false)]
+    pub model: Option<String>,
+    /// Fill in this prompt and start generating at once (demos, screenshots).
+    #[arg(long, value_name = "PROMPT")]
+    pub demo: Option<String>,
+    /// Load this image as the img2img start image at start.
+    #[arg(long, value_name = "FILE")]
+    pub start_image: Option<std::path::PathBuf>,
+    /// Image size for `--demo`, e.g. 256x256.
+    #[arg(long, value_name = "WxH")]
+    pub size: Option<String>,
+    /// Steps for `--demo`.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Print frame-time statistics when the window closes.
+    #[arg(long)]
+    pub frame_stats: bool,
 }
 
 /// Subcommands.
@@ -26,17 +53,11 @@ pub enum CliCommand {
 
 /// Parse arguments and run; errors become one line on stderr and exit code 1.
 pub fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(CliCommand::Generate(args)) => generate::run(args),
-        None => {
-            eprintln!(
-                "The studio window is not built yet. Use the command line:\n  \
-                 latent-studio generate --model <folder|hub-id> --prompt \"a terrier\" --out out.png\n\
-                 See `latent-studio --help`."
-            );
-            Ok(())
-        }
+        None => window::run(cli.window),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

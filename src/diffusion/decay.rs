@@ -155,7 +155,8 @@ mod tests {
             let a = lens.alpha_bar(t);
             let got = lens.noised(t);
             for (i, v) in got.iter().enumerate() {
-                let want = a.sqrt() as f32 * lens.start.latent[i] + (1.0 - a).sqrt() as f32 * noise[i];
+                let want =
+                    a.sqrt() as f32 * lens.start.latent[i] + (1.0 - a).sqrt() as f32 * noise[i];
                 assert!((v - want).abs() < 1e-6);
             }
         }
@@ -172,7 +173,11 @@ mod tests {
         lens.set_seed(8, RngKind::TorchCpu);
         assert_ne!(a, lens.noised(999.0));
         let clean2 = lens.noised(0.0);
-        let max = clean.iter().zip(&clean2).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        let max = clean
+            .iter()
+            .zip(&clean2)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(max < 0.1, "at t=0 the image dominates");
     }
 

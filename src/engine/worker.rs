@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::Device;
 use crossbeam_channel::{Receiver, Sender};
 
-use super::protocol::{
-    Command, EncodeRequest, Event, JobId, JobRequest, JobResult, StartImage,
-};
+use super::protocol::{Command, EncodeRequest, Event, JobId, JobRequest, JobResult, StartImage};
 use crate::diffusion::decay::StartLatent;
 use crate::diffusion::image_io::{fit_to, load_rgb};
 use crate::diffusion::params::GenerationParams;
@@ -122,12 +120,12 @@ impl Worker {
             }
             // A panic inside one job (a bug) fails that job only.
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match &work {
-                Work::Generate(request) => self.run_job(job, request).map(|result| {
-                    Event::Finished {
+                Work::Generate(request) => {
+                    self.run_job(job, request).map(|result| Event::Finished {
                         job,
                         result: Box::new(result),
-                    }
-                }),
+                    })
+                }
                 Work::Encode(request) => self
                     .encode_start(job, request)
                     .map(|latent| Event::StartEncoded { job, latent }),

@@ -79,14 +79,20 @@ fn publish(temp: &Path, dir: &Path, stem: &str, ext: &str) -> Result<PathBuf, St
     }
     Err(StorageError::Write {
         path: dir.join(format!("{stem}.{ext}")),
-        source: io::Error::new(io::ErrorKind::AlreadyExists, "too many files with this name"),
+        source: io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "too many files with this name",
+        ),
     })
 }
 
 fn temp_path(dir: &Path, ext: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".latent-studio-{}-{n}.{ext}.partial", std::process::id()))
+    dir.join(format!(
+        ".latent-studio-{}-{n}.{ext}.partial",
+        std::process::id()
+    ))
 }
 
 /// Make the new directory entry itself durable (POSIX); best effort.

@@ -112,7 +112,10 @@ mod tests {
         assert_eq!(frames.len(), 4);
         assert_eq!(frames[0].buffer().dimensions(), (32, 16));
         let px = frames[3].buffer().get_pixel(16, 8);
-        assert!(px[1] > 150 && px[0] < 60, "last frame is the final image: {px:?}");
+        assert!(
+            px[1] > 150 && px[0] < 60,
+            "last frame is the final image: {px:?}"
+        );
         let px = frames[2].buffer().get_pixel(16, 8);
         assert!(px[0] > 120, "third frame is the third preview: {px:?}");
     }

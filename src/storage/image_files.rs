@@ -24,7 +24,10 @@ pub fn save_png(
 pub fn save_png_as(dir: &Path, stem: &str, image: &RgbImage) -> Result<PathBuf, StorageError> {
     let mut encoded = Vec::new();
     image
-        .write_to(&mut std::io::Cursor::new(&mut encoded), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut encoded),
+            image::ImageFormat::Png,
+        )
         .map_err(|e| StorageError::Encode(e.to_string()))?;
     create_new_file(dir, stem, "png", |w| w.write_all(&encoded))
 }

@@ -30,8 +30,8 @@ pub fn prompt_slug(prompt: &str) -> String {
         return "untitled".into();
     }
     const RESERVED: &[&str] = &[
-        "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7",
-        "com8", "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+        "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
+        "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
     ];
     if RESERVED.contains(&slug.as_str()) {
         format!("{slug}-image")
@@ -55,7 +55,10 @@ mod tests {
 
     #[test]
     fn slugs_are_safe_and_bounded() {
-        assert_eq!(prompt_slug("A terrier, in the snow!"), "a-terrier-in-the-snow");
+        assert_eq!(
+            prompt_slug("A terrier, in the snow!"),
+            "a-terrier-in-the-snow"
+        );
         assert_eq!(prompt_slug("../../etc/passwd"), "etc-passwd");
         assert_eq!(prompt_slug("a\u{0}b\nc\\d:e"), "a-b-c-d-e");
         assert_eq!(prompt_slug("   "), "untitled");
@@ -68,7 +71,9 @@ mod tests {
     #[test]
     fn stem_has_date_slug_and_seed() {
         use chrono::TimeZone;
-        let when = chrono::Local.with_ymd_and_hms(2026, 11, 23, 21, 4, 5).unwrap();
+        let when = chrono::Local
+            .with_ymd_and_hms(2026, 11, 23, 21, 4, 5)
+            .unwrap();
         assert_eq!(
             image_stem("a fox", 42, when),
             "2026-11-23_21-04-05_a-fox_42"

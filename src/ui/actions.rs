@@ -1,0 +1,52 @@
+//! What the person asked for. Panels only draw and push actions; the
+//! controller ([`crate::ui::app`]) carries them out, so drawing code never
+//! touches the engine, the disk or a dialog.
+
+use std::path::PathBuf;
+
+use crate::engine::JobId;
+
+/// One request from the person.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Queue `batch` jobs with the current settings.
+    Generate,
+    /// Stop the running job after its current step.
+    CancelRunning,
+    /// Remove a queued (or the running) job.
+    CancelJob(JobId),
+    /// Show gallery item `index` large.
+    Select(usize),
+    /// Select the next (+1) or previous (−1) gallery image.
+    StepGallery(isize),
+    /// Move the timeline scrub position by this many frames.
+    StepTimeline(isize),
+    /// Show timeline frame `index` on the canvas (`None`: the image itself).
+    Scrub(Option<usize>),
+    /// Star / unstar gallery item `index` (starring saves it).
+    ToggleStar(usize),
+    /// Save the shown image to the favorites folder (Ctrl+S).
+    SaveCurrent,
+    /// "Save as…" dialog for gallery item `index`.
+    SaveAs(usize),
+    /// Copy item `index`'s parameters into the prompt panel.
+    UseSettings(usize),
+    /// img2img from item `index` at low strength, new seed, right away.
+    Vary(usize),
+    /// Make item `index` the start image.
+    UseAsStart(usize),
+    /// Export item `index`'s emergence timeline as a GIF (dialog).
+    ExportGif(usize),
+    /// "Open image…" dialog for the start image.
+    OpenStartImage,
+    /// Load this file as the start image (drag and drop).
+    LoadStartImage(PathBuf),
+    /// Remove the start image.
+    ClearStartImage,
+    /// Choose a model (folder or repo id).
+    ChooseModel(String),
+    /// Folder dialog to add a local diffusers model.
+    AddModelFolder,
+    /// Folder dialog for the favorites folder.
+    ChooseFavoritesDir,
+}

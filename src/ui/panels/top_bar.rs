@@ -1,0 +1,49 @@
+//! The top bar: name, start-image and settings menus, engine status.
+
+use crate::ui::actions::Action;
+use crate::ui::state::Studio;
+
+pub fn show(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action>) {
+    ui.horizontal(|ui| {
+        ui.strong("Latent Studio");
+        ui.separator();
+        if ui
+            .button("Open image…")
+            .on_hover_text("Choose a start image for img2img (or drop one on the window)")
+            .clicked()
+        {
+            actions.push(Action::OpenStartImage);
+        }
+        ui.menu_button("Settings", |ui| {
+            ui.label("Starred images are saved to:");
+            ui.monospace(studio.favorites_dir.display().to_string());
+            if ui.button("Change folder…").clicked() {
+                actions.push(Action::ChooseFavoritesDir);
+                ui.close();
+            }
+        });
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            ui.label(status_line(studio));
+        });
+    });
+}
+
+fn status_line(studio: &Studio) -> String {
+    let waiting = studio
+        .queue
+        .len()
+        .saturating_sub(usize::from(studio.live.is_some()));
+    let queued = if waiting > 0 {
+        format!(" · {waiting} queued")
+    } else {
+        String::new()
+    };
+    match &studio.live {
+        Some(live) if live.loading.is_some() => format!("Loading model{queued}"),
+        Some(live) if live.total > 0 => {
+            format!("Generating {}/{}{queued}", live.step, live.total)
+        }
+        _ if studio.busy() => format!("Starting{queued}"),
+        _ => "Idle".into(),
+    }
+}

@@ -1,0 +1,147 @@
+//! GPU textures for images the window shows. Textures are view caches: the
+//! data lives in [`crate::ui::state`], and a texture is (re)made only when
+//! its source changes.
+
+use egui::{ColorImage, TextureHandle, TextureOptions};
+use image::RgbImage;
+
+use crate::diffusion::preview::PreviewImage;
+
+/// A texture updated in place: same-size updates reuse the GPU allocation
+/// (`set_partial`), so a step preview costs one upload, not a new texture.
+pub struct LiveTexture {
+    name: String,
+    handle: Option<TextureHandle>,
+    size: [usize; 2],
+    /// GPU allocations made so far (tests check it stays at one per size).
+    pub allocations: usize,
+}
+
+impl LiveTexture {
+    /// An empty texture slot.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            handle: None,
+            size: [0, 0],
+            allocations: 0,
+        }
+    }
+
+    /// Show `image` from now on.
+    pub fn update(&mut self, ctx: &egui::Context, image: ColorImage) {
+        let size = image.size;
+        match &mut self.handle {
+            Some(handle) if size == self.size => {
+                handle.set_partial([0, 0], image, TextureOptions::LINEAR)
+            }
+            Some(handle) => {
+                handle.set(image, TextureOptions::LINEAR);
+                self.allocations += 1;
+            }
+            None => {
+                self.handle = Some(ctx.load_texture(&self.name, image, TextureOptions::LINEAR));
+                self.allocations += 1;
+            }
+        }
+        self.size = size;
+    }
+
+    /// The texture, once something was uploaded.
+    pub fn handle(&self) -> Option<&TextureHandle> {
+        self.handle.as_ref()
+    }
+
+    /// Forget the image (frees the texture).
+    pub fn clear(&mut self) {
+        self.handle = None;
+        self.size = [0, 0];
+    }
+}
+
+/// A step preview as an egui image.
+pub fn preview_to_color_image(p: &PreviewImage) -> ColorImage {
+    ColorImage::from_rgba_unmultiplied([p.width as usize, p.height as usize], &p.rgba)
+}
+
+/// An RGB image as an egui image.
+pub fn rgb_to_color_image(img: &RgbImage) -> ColorImage {
+    ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
+}
+
+/// A downscaled copy whose longer side is `max_side` (for thumbnails).
+pub fn thumbnail(img: &RgbImage, max_side: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let scale = (max_side as f32 / w.max(h).max(1) as f32).min(1.0);
+    let (tw, th) = (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    );
+    image::imageops::thumbnail(img, tw, th)
+}
+
+/// Every texture the window keeps, keyed by what it shows.
+pub struct TextureCache {
+    /// The live step preview (updated in place each step).
+    pub live: LiveTexture,
+    /// The decay lens frame.
+    pub lens: LiveTexture,
+    /// What `lens` shows now: (start image id, timestep bits, seed).
+    pub lens_shown: Option<(u64, u64, u64)>,
+    /// Full image and thumbnail per gallery item.
+    pub items: std::collections::HashMap<u64, ItemTextures>,
+    /// Which frame set `timeline` holds.
+    pub timeline_key: Option<crate::ui::state::TimelineKey>,
+    /// One small texture per timeline frame.
+    pub timeline: Vec<TextureHandle>,
+    /// Start image thumbnail: (start image id, texture).
+    pub start_thumb: Option<(u64, TextureHandle)>,
+}
+
+/// Textures of one gallery item.
+pub struct ItemTextures {
+    /// Full resolution, for the canvas.
+    pub full: TextureHandle,
+    /// Small, for the gallery grid.
+    pub thumb: TextureHandle,
+}
+
+impl Default for TextureCache {
+    fn default() -> Self {
+        Self {
+            live: LiveTexture::new("live-preview"),
+            lens: LiveTexture::new("decay-lens"),
+            lens_shown: None,
+            items: Default::default(),
+            timeline_key: None,
+            timeline: Vec::new(),
+            start_thumb: None,
+        }
+    }
+}
+
+impl TextureCache {
+    /// Textures for the frames of `view`, made for new frames only.
+    pub fn timeline_frames(
+        &mut self,
+        ctx: &egui::Context,
+        view: &crate::ui::state::TimelineView<'_>,
+    ) -> &[TextureHandle] {
+        let key = view.key();
+        if key != self.timeline_key {
+            self.timeline.clear();
+            self.timeline_key = key;
+        }
+        while self.timeline.len() < view.len() {
+            let i = self.timeline.len();
+            let Some(frame) = view.frame(i) else { break };
+            let tex = ctx.load_texture(
+                format!("timeline-{i}"),
+                preview_to_color_image(frame),
+                TextureOptions::LINEAR,
+            );
+            self.timeline.push(tex);
+        }
+        &self.timeline
+    }
+}

@@ -1,0 +1,406 @@
+//! The studio window driven headless through egui_kittest (AccessKit
+//! queries, typed text, clicks, key presses, dropped files), with a real
+//! engine running a tiny random-weight model.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use egui_kittest::Harness;
+
+use latent_studio::engine::EngineOptions;
+use latent_studio::ui::settings::Settings;
+use latent_studio::ui::{StudioApp, StudioConfig};
+
+use common::{tiny_model, Family};
+
+/// How long any test waits for the engine before failing.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+fn settings_for(model: &Path, favorites: &Path) -> Settings {
+    Settings {
+        model: model.display().to_string(),
+        steps: 6,
+        seed: 42,
+        seed_locked: true,
+        favorites_dir: Some(favorites.to_path_buf()),
+        ..Settings::default()
+    }
+}
+
+fn studio(settings: Settings, history: Option<PathBuf>) -> Harness<'static, StudioApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 820.0))
+        .build_eframe(move |cc| {
+            StudioApp::with_settings(
+                cc.egui_ctx.clone(),
+                settings,
+                StudioConfig {
+                    engine: EngineOptions {
+                        threads: Some(1),
+                        ..EngineOptions::default()
+                    },
+                    history_dir: history,
+                    ..StudioConfig::default()
+                },
+            )
+            .expect("studio starts")
+        })
+}
+
+/// Step frames (the engine runs in real time) until `done` holds.
+fn wait_for(
+    h: &mut Harness<'static, StudioApp>,
+    what: &str,
+    mut done: impl FnMut(&mut Harness<'static, StudioApp>) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h) {
+            return;
+        }
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn wait_idle(h: &mut Harness<'static, StudioApp>) {
+    wait_for(h, "the engine and background tasks to finish", |h| {
+        !h.state().is_working()
+    });
+    h.step();
+}
+
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn drop_file(h: &mut Harness<'static, StudioApp>, path: &Path) {
+    h.input_mut().hovered_files.push(egui::HoveredFile {
+        path: Some(path.to_path_buf()),
+        mime: String::new(),
+    });
+    h.step();
+    h.input_mut().hovered_files.clear();
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(path.to_path_buf())));
+    h.step();
+}
+
+fn write_photo(path: &Path) {
+    image::RgbImage::from_fn(96, 64, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 3) as u8, 90])
+    })
+    .save(path)
+    .unwrap();
+}
+
+#[test]
+fn type_a_prompt_generate_and_watch_every_step() {
+    let (_m, model) = tiny_model(Family::Sd1);
+    let fav = tempfile::tempdir().unwrap();
+    let history = tempfile::tempdir().unwrap();
+    let mut s = settings_for(&model, fav.path());
+    s.steps = 12;
+    s.size = Some((128, 128));
+    let mut h = studio(s, Some(history.path().to_path_buf()));
+    h.run();
+
+    let prompt = h.get_by_label("Prompt");
+    prompt.focus();
+    prompt.type_text("a terrier in the snow");
+    h.run();
+    assert_eq!(h.state().studio.settings.prompt, "a terrier in the snow");
+    // The token counter follows the text (bundled CLIP tokenizer, loaded off-thread).
+    wait_for(&mut h, "the token counter", |h| {
+        h.query_by_label("5/75").is_some()
+    });
+
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    let mut saw_progress = false;
+    let mut preview_counts = Vec::new();
+    wait_for(&mut h, "the image", |h| {
+        if let Some(live) = &h.state().studio.live {
+            preview_counts.push(live.previews.len());
+            if live.step > 0 && h.query_by_label_contains("s/step").is_some() {
+                saw_progress = true;
+            }
+        }
+        !h.state().studio.gallery.is_empty()
+    });
+    assert!(saw_progress, "a 'Step i/n · s/step' progress bar was shown");
+    assert!(
+        preview_counts.iter().any(|&n| n > 0 && n < 12),
+        "previews arrived while the job ran: {preview_counts:?}"
+    );
+    // Every step's preview went into one texture, updated in place.
+    assert_eq!(h.state().live_texture_allocations(), 1);
+
+    wait_idle(&mut h);
+    let studio = &h.state().studio;
+    let item = &studio.gallery[0];
+    assert_eq!(item.result.params.prompt, "a terrier in the snow");
+    assert_eq!(item.result.params.seed, 42);
+    assert_eq!(item.result.previews.len(), 12, "a timeline frame per step");
+    assert_eq!(item.result.image.dimensions(), (128, 128));
+    assert_eq!(studio.selected, Some(0));
+    assert!(studio.queue.is_empty() && studio.live.is_none());
+    assert!(
+        h.query_by_label("Image 1, seed 42").is_some(),
+        "thumbnail in the gallery"
+    );
+    assert!(
+        h.query_by_label("12 steps").is_some(),
+        "timeline shows 12 frames"
+    );
+    // Kept in the history folder at once.
+    assert_eq!(std::fs::read_dir(history.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn escape_cancels_mid_run_and_the_next_job_runs() {
+    let (_m, model) = tiny_model(Family::Sd1);
+    let fav = tempfile::tempdir().unwrap();
+    let mut s = settings_for(&model, fav.path());
+    s.steps = 50;
+    s.size = Some((256, 256));
+    s.prompt = "slow".into();
+    let mut h = studio(s, None);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
+    wait_for(&mut h, "the first step", |h| {
+        h.state().studio.live.as_ref().is_some_and(|l| l.step >= 1)
+    });
+    h.key_press(egui::Key::Escape);
+    wait_for(&mut h, "the cancel", |h| h.state().studio.queue.is_empty());
+    let studio = &h.state().studio;
+    assert!(studio.gallery.is_empty(), "a cancelled job yields no image");
+    assert!(studio
+        .notifications
+        .items()
+        .iter()
+        .any(|n| n.title == "Cancelled"));
+    assert!(h
+        .get_by_role_and_label(Role::Button, "Cancel")
+        .accesskit_node()
+        .is_disabled());
+
+    // The engine is free again: a short job completes.
+    h.state_mut().studio.settings.steps = 2;
+    h.state_mut().studio.settings.size = Some((64, 64));
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait_for(&mut h, "the next image", |h| {
+        h.state().studio.gallery.len() == 1
+    });
+}
+
+#[test]
+fn dropping_an_image_sets_the_start_image_and_a_text_file_changes_nothing() {
+    let (_m, model) = tiny_model(Family::Sd1);
+    let fav = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("photo.png");
+    write_photo(&photo);
+    let notes = files.path().join("notes.txt");
+    std::fs::write(&notes, "not an image").unwrap();
+
+    let mut h = studio(settings_for(&model, fav.path()), None);
+    h.run();
+    drop_file(&mut h, &photo);
+    wait_for(&mut h, "the start image", |h| {
+        h.state().studio.start.is_some()
+    });
+    let start = h.state().studio.start.as_ref().unwrap();
+    assert_eq!(start.name, "photo.png");
+    assert_eq!(start.image.dimensions(), (96, 64));
+    assert!(h.query_by_label("photo.png").is_some());
+
+    // The decay lens: the engine encodes the image; the lens sits where
+    // img2img will start for the chosen strength, and follows the slider.
+    wait_for(&mut h, "the decay lens", |h| {
+        h.state()
+            .studio
+            .start
+            .as_ref()
+            .is_some_and(|s| s.lens.is_some())
+    });
+    let at_075 = h.state().studio.start.as_ref().unwrap().lens_t;
+    h.state_mut().studio.settings.strength = 0.3;
+    h.run();
+    let at_03 = h.state().studio.start.as_ref().unwrap().lens_t;
+    assert!(at_075 > at_03 && at_03 > 0.0, "lens t {at_075} → {at_03}");
+    assert!(h.query_by_label_contains("img2img starts at t =").is_some());
+
+    drop_file(&mut h, &notes);
+    wait_idle(&mut h);
+    let studio = &h.state().studio;
+    let error = studio
+        .notifications
+        .last_error()
+        .expect("an error is shown");
+    assert_eq!(error.title, "Could not use notes.txt as the start image");
+    assert!(error.detail.contains("PNG, JPEG"), "{}", error.detail);
+    assert_eq!(
+        studio.start.as_ref().unwrap().name,
+        "photo.png",
+        "unchanged"
+    );
+
+    // img2img runs from the dropped image: strength 0.3 of 6 steps = 1 step.
+    h.state_mut().studio.settings.prompt = "a painting".into();
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait_for(&mut h, "the img2img result", |h| {
+        h.state().studio.gallery.len() == 1
+    });
+    let item = &h.state().studio.gallery[0];
+    assert_eq!(item.result.previews.len(), 1);
+    assert!(h.state().studio.queue.is_empty());
+}
+
+#[test]
+fn star_saves_a_png_and_use_settings_restores_the_parameters() {
+    let (_m, model) = tiny_model(Family::Sd1);
+    let fav = tempfile::tempdir().unwrap();
+    let mut s = settings_for(&model, fav.path().join("favs").as_path());
+    s.prompt = "a lighthouse".into();
+    s.seed = 7;
+    let mut h = studio(s, None);
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait_for(&mut h, "the image", |h| h.state().studio.gallery.len() == 1);
+    wait_idle(&mut h);
+
+    h.get_by_label("☆ Star").click();
+    wait_for(&mut h, "the save", |h| {
+        h.state().studio.gallery[0].saved_path.is_some()
+    });
+    let saved = h.state().studio.gallery[0].saved_path.clone().unwrap();
+    assert!(saved.starts_with(fav.path().join("favs")));
+    assert!(saved
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .ends_with("_a-lighthouse_7.png"));
+    let on_disk = image::open(&saved).unwrap().to_rgb8();
+    assert_eq!(&on_disk, h.state().studio.gallery[0].result.image.as_ref());
+    h.run();
+    assert!(h.query_by_label("★ Starred").is_some());
+
+    // Change the settings, then copy them back from the image.
+    {
+        let s = &mut h.state_mut().studio.settings;
+        s.prompt = "something else".into();
+        s.seed = 99;
+        s.steps = 30;
+    }
+    h.get_by_label("Use settings").click();
+    h.run();
+    let s = &h.state().studio.settings;
+    assert_eq!((s.prompt.as_str(), s.seed, s.steps), ("a lighthouse", 7, 6));
+    assert!(s.seed_locked);
+}
+
+#[test]
+fn a_read_only_favorites_folder_reports_and_keeps_the_image() {
+    let (_m, model) = tiny_model(Family::Sd1);
+    let blocker = tempfile::NamedTempFile::new().unwrap();
+    // A path under a regular file can never be created.
+    let mut s = settings_for(&model, &blocker.path().join("favs"));
+    s.prompt = "x".into();
+    let mut h = studio(s, None);
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait_for(&mut h, "the image", |h| h.state().studio.gallery.len() == 1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
+    wait_idle(&mut h);
+    let studio = &h.state().studio;
+    let error = studio.notifications.last_error().expect("error shown");
+    assert_eq!(error.title, "Could not save the image");
+    assert!(error.detail.contains("cannot write to"), "{}", error.detail);
+    assert_eq!(studio.gallery.len(), 1, "the image stays in the app");
+    assert!(!studio.gallery[0].starred && studio.gallery[0].saved_path.is_none());
+}
+
+#[test]
+fn a_missing_model_is_reported_and_the_window_says_what_to_do() {
+    let fav = tempfile::tempdir().unwrap();
+    let mut h = studio(
+        Settings {
+            favorites_dir: Some(fav.path().to_path_buf()),
+            ..Settings::default()
+        },
+        None,
+    );
+    h.run();
+    assert!(h.query_by_label_contains("No model yet").is_some());
+    assert!(h
+        .get_by_role_and_label(Role::Button, "Generate")
+        .accesskit_node()
+        .is_disabled());
+
+    h.state_mut().studio.settings.model = fav.path().join("nope").display().to_string();
+    h.state_mut().studio.settings.prompt = "x".into();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait_idle(&mut h);
+    let error = h.state().studio.notifications.last_error().expect("error");
+    assert_eq!(error.title, "Generation failed");
+    assert!(error.detail.contains("nope"), "{}", error.detail);
+    // The full message is one click away.
+    h.get_by_label("Details").click();
+    h.run();
+    assert!(h.query_by_label_contains("nope").is_some());
+}
+
+#[test]
+fn settings_survive_a_restart() {
+    let (_m, model) = tiny_model(Family::Sd1);
+    let fav = tempfile::tempdir().unwrap();
+    let mut h = studio(settings_for(&model, fav.path()), None);
+    h.run();
+    let prompt = h.get_by_label("Prompt");
+    prompt.focus();
+    prompt.type_text("a fox at dawn");
+    h.run();
+    h.state_mut().studio.settings.cfg_scale = 4.5;
+
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+    let restored: Settings = eframe::get_value(&storage, eframe::APP_KEY).expect("saved");
+    assert_eq!(restored, h.state().studio.settings);
+
+    let mut again = studio(restored, None);
+    again.run();
+    assert_eq!(
+        again.get_by_label("Prompt").value().as_deref(),
+        Some("a fox at dawn")
+    );
+    assert_eq!(again.state().studio.settings.cfg_scale, 4.5);
+}
+
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.into(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
