@@ -35,8 +35,8 @@ pub enum Done {
     StartImage {
         /// Name to show.
         name: String,
-        /// The image, or a message saying why it cannot be used.
-        image: Result<Arc<RgbImage>, String>,
+        /// The image and its thumbnail, or a message saying why it cannot be used.
+        image: Result<(Arc<RgbImage>, ColorImage), String>,
     },
     /// Textures for gallery item `id` are ready to upload.
     Prepared {

@@ -1,0 +1,12 @@
+//! The controller: turns actions into engine jobs and background tasks, and
+//! engine events / task results into state changes. Nothing here blocks:
+//! engine calls are channel sends, everything slow goes to [`crate::ui::background::Background`].
+//!
+//! - [`events`]: engine events; [`actions`]: what the person asked for;
+//! - [`tasks`]: background results and launch-time loads;
+//! - [`start_image`]: tokens, the decay lens, dropped files.
+
+mod actions;
+mod events;
+mod start_image;
+mod tasks;

@@ -1,0 +1,237 @@
+//! Background task results → state, and the tasks started at launch.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::models::files::ModelSource;
+use crate::storage::emergence_gif::save_emergence;
+use crate::storage::image_files::{save_png, save_png_to};
+use crate::ui::app::StudioApp;
+use crate::ui::background::{DialogPurpose, Done};
+use crate::ui::state::{GalleryItem, ModelChoice, StartImageState};
+use crate::ui::textures::{rgb_to_color_image, thumbnail, ItemTextures};
+
+/// Longest side of gallery thumbnails, in pixels.
+const THUMB_SIDE: u32 = 160;
+/// Seconds per frame of the exported emergence GIF.
+const GIF_FRAME: std::time::Duration = std::time::Duration::from_millis(150);
+
+impl StudioApp {
+    pub(crate) fn start_background_loads(&mut self, scan_models: bool) {
+        self.background.spawn("tokenizer", || {
+            Done::Tokenizer(
+                crate::models::tokenizer::ClipTokenizer::bundled(
+                    crate::models::tokenizer::Pad::EndOfText,
+                )
+                .map(Arc::new)
+                .map_err(|e| e.one_line()),
+            )
+        });
+        if scan_models {
+            let recent = self.studio.settings.recent_models.clone();
+            self.background
+                .spawn("models", move || Done::Models(scan_models_on_disk(&recent)));
+        } else {
+            self.studio.models_scanned = true;
+        }
+    }
+
+    pub(crate) fn drain_background(&mut self, ctx: &egui::Context) {
+        for done in self.background.drain() {
+            self.handle_done(ctx, done);
+        }
+    }
+
+    pub(super) fn handle_done(&mut self, ctx: &egui::Context, done: Done) {
+        match done {
+            Done::Dialog(purpose, Some(path)) => self.dialog_picked(purpose, path),
+            Done::Dialog(..) => {}
+            Done::StartImage { name, image } => match image {
+                Ok((image, thumb)) => {
+                    self.cancel_lens_request();
+                    let id = self.next_id();
+                    self.textures.start_thumb = Some((
+                        id,
+                        ctx.load_texture(
+                            format!("start-{id}"),
+                            thumb,
+                            egui::TextureOptions::LINEAR,
+                        ),
+                    ));
+                    self.textures.lens.clear();
+                    self.textures.lens_shown = None;
+                    self.studio.start = Some(StartImageState::new(image, name, id));
+                }
+                Err(e) => self
+                    .studio
+                    .notifications
+                    .error(format!("Could not use {name} as the start image"), e),
+            },
+            Done::Prepared { id, full, thumb } => {
+                let opts = egui::TextureOptions::LINEAR;
+                let textures = ItemTextures {
+                    full: ctx.load_texture(format!("item-{id}"), full, opts),
+                    thumb: ctx.load_texture(format!("thumb-{id}"), thumb, opts),
+                };
+                self.textures.items.insert(id, textures);
+            }
+            Done::Saved {
+                id,
+                favorite,
+                result,
+            } => {
+                let item = self.studio.gallery.iter_mut().find(|g| g.id == id);
+                match (result, item) {
+                    (Ok(path), Some(item)) => {
+                        if favorite {
+                            item.saving = false;
+                            item.saved_path = Some(path.clone());
+                        }
+                        self.studio
+                            .notifications
+                            .info("Saved", path.display().to_string());
+                    }
+                    (Err(e), item) => {
+                        if let Some(item) = item.filter(|_| favorite) {
+                            item.saving = false;
+                            item.starred = false;
+                        }
+                        self.studio
+                            .notifications
+                            .error("Could not save the image", e);
+                    }
+                    (Ok(_), None) => {}
+                }
+            }
+            Done::Message { title, result } => match result {
+                Ok(detail) => self.studio.notifications.info(title, detail),
+                Err(e) => self.studio.notifications.error(title, e),
+            },
+            Done::Models(found) => {
+                self.studio.models = found;
+                self.studio.models_scanned = true;
+                if self.studio.settings.model.is_empty() {
+                    if let Some(first) = self.studio.models.first() {
+                        let first = first.value.clone();
+                        self.studio.settings.choose_model(&first);
+                    }
+                }
+            }
+            Done::Quiet => {}
+            Done::Tokenizer(Ok(t)) => self.tokenizer = Some(t),
+            Done::Tokenizer(Err(e)) => log::warn!("token counter unavailable: {e}"),
+        }
+    }
+
+    pub(super) fn dialog_picked(&mut self, purpose: DialogPurpose, path: PathBuf) {
+        let find = |id| {
+            self.studio
+                .gallery
+                .iter()
+                .find(|g| g.id == id)
+                .map(|g| g.result.clone())
+        };
+        match purpose {
+            DialogPurpose::OpenStartImage => self.load_start_image(path),
+            DialogPurpose::SaveAs(id) => {
+                if let Some(result) = find(id) {
+                    self.background.spawn("save-as", move || Done::Saved {
+                        id,
+                        favorite: false,
+                        result: save_png_to(&path, &result.image)
+                            .map(|()| path)
+                            .map_err(|e| e.to_string()),
+                    });
+                }
+            }
+            DialogPurpose::ExportGif(id) => {
+                if let Some(result) = find(id) {
+                    self.background.spawn("gif", move || Done::Message {
+                        title: "Exported the emergence GIF".into(),
+                        result: save_emergence(&path, &result.previews, &result.image, GIF_FRAME)
+                            .map(|()| path.display().to_string())
+                            .map_err(|e| e.to_string()),
+                    });
+                }
+            }
+            DialogPurpose::AddModelFolder => {
+                let value = path.display().to_string();
+                if !self.studio.models.iter().any(|m| m.value == value) {
+                    self.studio.models.push(ModelChoice {
+                        value: value.clone(),
+                        origin: "folder".into(),
+                    });
+                }
+                self.studio.settings.choose_model(&value);
+            }
+            DialogPurpose::FavoritesDir => {
+                self.studio.settings.favorites_dir = Some(path.clone());
+                self.studio.favorites_dir = path;
+            }
+        }
+    }
+
+    pub(super) fn prepare_item_textures(&self, item: &GalleryItem) {
+        let (id, image) = (item.id, item.result.image.clone());
+        self.background.spawn("prepare", move || Done::Prepared {
+            id,
+            full: rgb_to_color_image(&image),
+            thumb: rgb_to_color_image(&thumbnail(&image, THUMB_SIDE)),
+        });
+    }
+
+    /// Every finished image goes to the history folder at once, so a crash
+    /// or kill loses at most the image being generated.
+    pub(super) fn keep_in_history(&self, item: &GalleryItem) {
+        let Some(dir) = self.history_dir.clone() else {
+            return;
+        };
+        let result = item.result.clone();
+        self.background.spawn("history", move || {
+            match save_png(&dir, &result.image, &result.params) {
+                Ok(_) => Done::Quiet,
+                Err(e) => Done::Message {
+                    title: "Could not keep the image in the history folder".into(),
+                    result: Err(e.to_string()),
+                },
+            }
+        });
+    }
+}
+
+/// Models on this machine: `LATENT_STUDIO_MODEL`, recent folders that still
+/// exist, and known hub repositories already in the Hugging Face cache.
+fn scan_models_on_disk(recent: &[String]) -> Vec<ModelChoice> {
+    let mut found: Vec<ModelChoice> = Vec::new();
+    let mut add = |value: String, origin: &str| {
+        if !found.iter().any(|m| m.value == value) {
+            found.push(ModelChoice {
+                value,
+                origin: origin.into(),
+            });
+        }
+    };
+    if let Ok(m) = std::env::var("LATENT_STUDIO_MODEL") {
+        if !m.trim().is_empty() {
+            add(m.trim().to_string(), "LATENT_STUDIO_MODEL");
+        }
+    }
+    for m in recent {
+        if let ModelSource::Folder(p) = ModelSource::parse(m) {
+            if p.join("model_index.json").is_file() {
+                add(m.clone(), "folder");
+            }
+        }
+    }
+    let cache = hf_hub::Cache::from_env();
+    for id in crate::models::hub::KNOWN_MODELS {
+        if cache
+            .model(id.to_string())
+            .get("model_index.json")
+            .is_some()
+        {
+            add(id.to_string(), "hub cache");
+        }
+    }
+    found
+}
