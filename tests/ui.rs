@@ -310,6 +310,23 @@ fn star_saves_a_png_and_use_settings_restores_the_parameters() {
     let s = &h.state().studio.settings;
     assert_eq!((s.prompt.as_str(), s.seed, s.steps), ("a lighthouse", 7, 6));
     assert!(s.seed_locked);
+
+    // Vary: img2img from the result at strength 0.4 with a new seed, right away.
+    h.get_by_label("Vary").click();
+    wait_for(&mut h, "the variation", |h| {
+        h.state().studio.gallery.len() == 2
+    });
+    let varied = &h.state().studio.gallery[1].result;
+    assert_eq!(varied.params.strength, 0.4);
+    assert_eq!(varied.previews.len(), 2, "int(6 × 0.4) steps run");
+    assert_ne!(varied.params.seed, 7);
+
+    // Use as start image: the result becomes the img2img start.
+    h.get_by_label("Use as start image").click();
+    wait_for(&mut h, "the start image", |h| {
+        h.state().studio.start.is_some()
+    });
+    assert_eq!(h.state().studio.start.as_ref().unwrap().name, "Result 2");
 }
 
 #[test]

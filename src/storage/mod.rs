@@ -2,7 +2,7 @@
 //! naming them, and exporting the emergence timeline as an animated GIF.
 //!
 //! - [`atomic`]: write to a temporary file, fsync, then move into place;
-//! - [`naming`]: `2026-11-23_21-04-05_a-terrier-in-the-snow_1234.png`;
+//! - [`naming`]: names like `2026-11-23_21-04-05_a-terrier-in-the-snow_1234.png`;
 //! - [`folders`]: where favorites and history live by default;
 //! - [`image_files`]: PNG saving of results;
 //! - [`emergence_gif`]: the step previews as an animation.

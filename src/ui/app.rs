@@ -2,9 +2,9 @@
 //! texture cache, and wires them together once per frame.
 //!
 //! Per frame: [`eframe::App::logic`] drains engine events and background
-//! results, takes dropped files and shortcuts; [`eframe::App::ui`] lays out
-//! the panels, which return actions; the controller
-//! ([`crate::ui::controller`]) carries those out.
+//! results; [`eframe::App::ui`] takes dropped files and shortcuts and lays
+//! out the panels, which return actions; the controller (`ui/controller/`)
+//! carries those out.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,10 +126,11 @@ impl StudioApp {
 
 impl eframe::App for StudioApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        // Runs before every `ui()`, and also while the window is hidden, so
+        // results keep flowing in; input is read in `ui()` only, because a
+        // hidden window's `logic` sees the last shown frame's events again.
         self.drain_engine(ctx);
         self.drain_background(ctx);
-        self.take_dropped_files(ctx);
-        crate::ui::keyboard::shortcuts(ctx, &self.studio, &mut self.actions);
         if let Some(prompt) = self.pending_demo.take() {
             self.studio.settings.prompt = prompt;
             self.actions.push(Action::Generate);
@@ -145,6 +146,9 @@ impl eframe::App for StudioApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let started = Instant::now();
         let ctx = ui.ctx().clone();
+        self.take_dropped_files(&ctx);
+        crate::ui::keyboard::shortcuts(&ctx, &self.studio, &mut self.actions);
+        self.run_actions(&ctx);
         if self.live_dirty {
             self.upload_live_preview(&ctx);
         }

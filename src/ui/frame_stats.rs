@@ -13,6 +13,8 @@ pub struct FrameStats {
     pub ui: Vec<Duration>,
     /// eframe's CPU time of the whole previous frame (ours + tessellation + paint).
     pub frame_cpu: Vec<f32>,
+    /// Frames slower than [`HITCH`]: (frame number, milliseconds).
+    pub hitches: Vec<(usize, f64)>,
 }
 
 impl FrameStats {
@@ -20,6 +22,11 @@ impl FrameStats {
     pub fn record(&mut self, ui: Duration, cpu_usage: Option<f32>) {
         self.ui.push(ui);
         if let Some(c) = cpu_usage {
+            let ms = c as f64 * 1e3;
+            if ms > HITCH.as_secs_f64() * 1e3 {
+                // cpu_usage describes the frame before this one.
+                self.hitches.push((self.ui.len() - 1, ms));
+            }
             self.frame_cpu.push(c);
         }
     }
@@ -28,12 +35,13 @@ impl FrameStats {
     pub fn summary(&self) -> String {
         let mut ui: Vec<f64> = self.ui.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         let mut cpu: Vec<f64> = self.frame_cpu.iter().map(|&s| s as f64 * 1e3).collect();
-        let hitches = cpu
+        let hitches: Vec<String> = self
+            .hitches
             .iter()
-            .filter(|&&ms| ms > HITCH.as_secs_f64() * 1e3)
-            .count();
+            .map(|(n, ms)| format!("#{n} {ms:.0} ms"))
+            .collect();
         format!(
-            "frame stats: {} frames; ui() median {:.2} ms, max {:.2} ms; whole frame CPU median {:.2} ms, p99 {:.2} ms, max {:.2} ms; frames over {} ms: {}",
+            "frame stats: {} frames; ui() median {:.2} ms, max {:.2} ms; whole frame CPU median {:.2} ms, p99 {:.2} ms, max {:.2} ms; frames over {} ms: [{}]",
             ui.len(),
             percentile(&mut ui, 0.5),
             percentile(&mut ui, 1.0),
@@ -41,7 +49,7 @@ impl FrameStats {
             percentile(&mut cpu, 0.99),
             percentile(&mut cpu, 1.0),
             HITCH.as_millis(),
-            hitches
+            hitches.join(", ")
         )
     }
 }

@@ -28,7 +28,10 @@ pub fn show(ui: &mut egui::Ui, studio: &Studio, actions: &mut Vec<Action>) {
                 prompt.push('…');
             }
             let kind = if job.img2img { " · img2img" } else { "" };
-            ui.label(format!("{prompt} · seed {}{kind}", job.params.seed));
+            // Truncated, so a long prompt never widens the panel.
+            ui.add(
+                egui::Label::new(format!("{prompt} · seed {}{kind}", job.params.seed)).truncate(),
+            );
         });
     }
 }

@@ -18,7 +18,7 @@ pub fn show(
     let frames = textures.timeline_frames(ui.ctx(), &view).to_vec();
     ui.horizontal(|ui| {
         ui.strong("Timeline");
-        match studio.scrub {
+        match studio.hover_frame.or(studio.scrub) {
             Some(i) => ui.label(format!("step {}/{}", i + 1, frames.len())),
             None if frames.is_empty() => ui.weak("each step's prediction appears here"),
             None => ui.label(format!("{} steps", frames.len())),
