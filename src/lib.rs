@@ -11,12 +11,14 @@
 //!   and validates those files.
 //! - [`ui`]: the studio window (eframe/egui); it drives the engine.
 //! - [`storage`]: files on disk (crash-safe saves, names, GIF export).
+//! - [`library`]: metadata inside image files (A1111 infotext).
 
 #![warn(missing_docs)]
 
 pub mod diffusion;
 pub mod engine;
 pub mod error;
+pub mod library;
 pub mod models;
 pub mod storage;
 pub mod ui;

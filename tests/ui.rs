@@ -295,6 +295,18 @@ fn star_saves_a_png_and_use_settings_restores_the_parameters() {
         .ends_with("_a-lighthouse_7.png"));
     let on_disk = image::open(&saved).unwrap().to_rgb8();
     assert_eq!(&on_disk, h.state().studio.gallery[0].result.image.as_ref());
+    // It carries A1111's `parameters` text, which reads back to the same settings.
+    let file = std::io::BufReader::new(std::fs::File::open(&saved).unwrap());
+    let reader = png::Decoder::new(file).read_info().unwrap();
+    let text = &reader.info().uncompressed_latin1_text;
+    let parameters = text
+        .iter()
+        .find(|t| t.keyword == "parameters")
+        .expect("parameters chunk");
+    let read = latent_studio::library::a1111::params_from_infotext(
+        &latent_studio::library::infotext::parse(&parameters.text),
+    );
+    assert_eq!(read, h.state().studio.gallery[0].result.params);
     h.run();
     assert!(h.query_by_label("★ Starred").is_some());
 

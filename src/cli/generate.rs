@@ -11,6 +11,7 @@ use latent_studio::diffusion::preview::PreviewMode;
 use latent_studio::diffusion::rng::RngKind;
 use latent_studio::diffusion::schedulers::SamplerKind;
 use latent_studio::engine::{Engine, EngineOptions, Event, JobRequest, StartImage};
+use latent_studio::library::png_text_for;
 use latent_studio::models::files::ModelSource;
 use latent_studio::models::hub::default_model;
 use latent_studio::storage::image_files::save_png_to;
@@ -153,7 +154,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 }
             }
             Event::Finished { result, .. } => {
-                save_png_to(&args.out, &result.image)
+                save_png_to(&args.out, &result.image, &png_text_for(&result))
                     .with_context(|| format!("cannot write {}", args.out.display()))?;
                 let _ = writeln!(
                     stderr,

@@ -78,6 +78,8 @@ pub struct JobResult {
     pub previews: Arc<Vec<PreviewImage>>,
     /// Prompt length in tokens.
     pub token_count: usize,
+    /// Made from a start image (img2img) rather than from noise alone.
+    pub img2img: bool,
     /// Time the job took, model loading excluded.
     pub duration: Duration,
 }

@@ -207,6 +207,7 @@ impl Worker {
             !shared.is_cancelled(job)
         };
         let generated = generate(model, params, start_image.as_deref(), &mut on_step)?;
+        let img2img = start_image.is_some() && params.strength < 1.0;
         Ok(JobResult {
             image: Arc::new(generated.image),
             params: generated.params,
@@ -214,6 +215,7 @@ impl Worker {
             previews: Arc::new(generated.previews),
             token_count: generated.token_count,
             duration: generated.duration,
+            img2img,
         })
     }
 

@@ -9,34 +9,61 @@ use super::naming::image_stem;
 use super::StorageError;
 use crate::diffusion::params::GenerationParams;
 
-/// Save `image` into `dir` as `<date>_<prompt slug>_<seed>.png`; never
-/// overwrites, never leaves a partial file. Returns the path written.
+/// Text chunks to embed: (keyword, text), e.g. `("parameters", infotext)`.
+pub type PngText = [(String, String)];
+
+/// Save `image` into `dir` as `<date>_<prompt slug>_<seed>.png` with `text`
+/// embedded; never overwrites, never leaves a partial file. Returns the path.
 pub fn save_png(
     dir: &Path,
     image: &RgbImage,
     params: &GenerationParams,
+    text: &PngText,
 ) -> Result<PathBuf, StorageError> {
     let stem = image_stem(&params.prompt, params.seed, chrono::Local::now());
-    save_png_as(dir, &stem, image)
+    save_png_as(dir, &stem, image, text)
 }
 
 /// Save `image` as `dir/<stem>.png` (or `<stem>-2.png`, ...).
-pub fn save_png_as(dir: &Path, stem: &str, image: &RgbImage) -> Result<PathBuf, StorageError> {
-    let mut encoded = Vec::new();
-    image
-        .write_to(
-            &mut std::io::Cursor::new(&mut encoded),
-            image::ImageFormat::Png,
-        )
-        .map_err(|e| StorageError::Encode(e.to_string()))?;
+pub fn save_png_as(
+    dir: &Path,
+    stem: &str,
+    image: &RgbImage,
+    text: &PngText,
+) -> Result<PathBuf, StorageError> {
+    let encoded = encode_png(image, text)?;
     create_new_file(dir, stem, "png", |w| w.write_all(&encoded))
+}
+
+/// Encode `image` as PNG with text chunks: tEXt when the text is Latin-1
+/// (what Pillow, and so A1111, writes), iTXt (UTF-8) otherwise.
+pub fn encode_png(image: &RgbImage, text: &PngText) -> Result<Vec<u8>, StorageError> {
+    let encode_err = |e: png::EncodingError| StorageError::Encode(e.to_string());
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, image.width(), image.height());
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    for (keyword, value) in text {
+        if value.chars().all(|c| (c as u32) < 256) {
+            encoder.add_text_chunk(keyword.clone(), value.clone())
+        } else {
+            encoder.add_itxt_chunk(keyword.clone(), value.clone())
+        }
+        .map_err(encode_err)?;
+    }
+    let mut writer = encoder.write_header().map_err(encode_err)?;
+    writer
+        .write_image_data(image.as_raw())
+        .map_err(encode_err)?;
+    writer.finish().map_err(encode_err)?;
+    Ok(out)
 }
 
 /// Save to exactly `path` (a "Save as…" target the user chose, which may
 /// replace an existing file, as save dialogs confirm). The new content is
 /// written beside it first and renamed over it, so a crash never leaves a
 /// truncated file.
-pub fn save_png_to(path: &Path, image: &RgbImage) -> Result<(), StorageError> {
+pub fn save_png_to(path: &Path, image: &RgbImage, text: &PngText) -> Result<(), StorageError> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -45,7 +72,7 @@ pub fn save_png_to(path: &Path, image: &RgbImage) -> Result<(), StorageError> {
         ".{}.saving",
         path.file_name().unwrap_or_default().to_string_lossy()
     );
-    let temp = save_png_as(dir, &stem, image)?;
+    let temp = save_png_as(dir, &stem, image, text)?;
     std::fs::rename(&temp, path).map_err(|source| {
         let _ = std::fs::remove_file(&temp);
         StorageError::Write {
@@ -68,14 +95,28 @@ mod tests {
             seed: 5,
             ..Default::default()
         };
-        let path = save_png(dir.path(), &img, &params).unwrap();
+        let text = vec![(
+            "parameters".to_string(),
+            "a fox / in snow\nSteps: 20, Seed: 5, Größe: 9".to_string(),
+        )];
+        let path = save_png(dir.path(), &img, &params, &text).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.ends_with("_a-fox-in-snow_5.png"), "{name}");
         assert_eq!(image::open(&path).unwrap().to_rgb8(), img);
+        // The text chunk is there, byte for byte (tEXt: the text is Latin-1).
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+        let reader = decoder.read_info().unwrap();
+        let chunks = &reader.info().uncompressed_latin1_text;
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(
+            (chunks[0].keyword.as_str(), chunks[0].text.as_str()),
+            ("parameters", text[0].1.as_str())
+        );
 
         let chosen = dir.path().join("mine.png");
         std::fs::write(&chosen, b"old").unwrap();
-        save_png_to(&chosen, &img).unwrap();
+        save_png_to(&chosen, &img, &[]).unwrap();
         assert_eq!(image::open(&chosen).unwrap().to_rgb8(), img);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }

@@ -335,6 +335,7 @@ mod tests {
                 previews: Arc::new(vec![preview; steps]),
                 token_count: 0,
                 duration: Duration::ZERO,
+                img2img: false,
             }),
             starred: false,
             saved_path: None,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::start_image::{decode_start_image, with_thumbnail};
 use crate::engine::{JobRequest, StartImage};
+use crate::library::png_text_for;
 use crate::storage::image_files::save_png;
 use crate::storage::naming::image_stem;
 use crate::ui::actions::Action;
@@ -187,7 +188,8 @@ impl StudioApp {
         self.background.spawn("save", move || Done::Saved {
             id,
             favorite: true,
-            result: save_png(&dir, &result.image, &result.params).map_err(|e| e.to_string()),
+            result: save_png(&dir, &result.image, &result.params, &png_text_for(&result))
+                .map_err(|e| e.to_string()),
         });
     }
 

@@ -84,13 +84,12 @@ impl StudioApp {
             Event::StartEncoded { job, latent } => {
                 let seed = self.studio.settings.seed;
                 if let Some(start) = &mut self.studio.start {
-                    if let Some((pending, key)) = start.lens_request.take_if(|(j, _)| *j == job) {
+                    if let Some((_, key)) = start.lens_request.take_if(|(j, _)| *j == job) {
                         start.lens =
                             Some(DecayLens::new((*latent).clone(), seed, RngKind::TorchCpu));
                         start.lens_key = Some(key);
                         start.lens_error = None;
                         start.lens_synced_to = None;
-                        let _ = pending;
                     }
                 }
             }

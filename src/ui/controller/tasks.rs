@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::library::png_text_for;
 use crate::models::files::ModelSource;
 use crate::storage::emergence_gif::save_emergence;
 use crate::storage::image_files::{save_png, save_png_to};
@@ -138,7 +139,7 @@ impl StudioApp {
                     self.background.spawn("save-as", move || Done::Saved {
                         id,
                         favorite: false,
-                        result: save_png_to(&path, &result.image)
+                        result: save_png_to(&path, &result.image, &png_text_for(&result))
                             .map(|()| path)
                             .map_err(|e| e.to_string()),
                     });
@@ -188,7 +189,7 @@ impl StudioApp {
         };
         let result = item.result.clone();
         self.background.spawn("history", move || {
-            match save_png(&dir, &result.image, &result.params) {
+            match save_png(&dir, &result.image, &result.params, &png_text_for(&result)) {
                 Ok(_) => Done::Quiet,
                 Err(e) => Done::Message {
                     title: "Could not keep the image in the history folder".into(),
