@@ -65,6 +65,41 @@ fn generate_writes_the_image_and_every_preview() {
         })
         .count();
     assert_eq!(leftovers, 0);
+
+    // `info` reads the parameters back as one JSON object.
+    let info = cli().arg("info").arg(&out).output().unwrap();
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["source"], "latent-studio");
+    assert_eq!(json["prompt"], "a terrier");
+    assert_eq!(
+        (json["seed"].as_u64(), json["steps"].as_u64()),
+        (Some(5), Some(3))
+    );
+    assert_eq!(
+        (json["width"].as_u64(), json["height"].as_u64()),
+        (Some(64), Some(64))
+    );
+    assert_eq!(json["sampler"], "Euler a");
+    assert!(json.get("strength").is_none(), "txt2img has no strength");
+
+    // A PNG without parameters (a step preview): non-zero exit, one line.
+    let none = cli()
+        .arg("info")
+        .arg(previews.join("step-001.png"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(!none.status.success());
+    assert!(
+        stderr.contains("holds no generation parameters"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 
 fn assert_fails_with(args: &[&str], needle: &str) {

@@ -46,9 +46,17 @@ pub struct WindowArgs {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum CliCommand {
     /// Generate one image (txt2img, or img2img with --init-image).
     Generate(GenerateArgs),
+    /// Print the generation parameters stored in an image (Latent Studio,
+    /// AUTOMATIC1111/Forge, ComfyUI or InvokeAI PNGs) as one JSON object.
+    Info {
+        /// The image file.
+        file: std::path::PathBuf,
+    },
 }
 
 /// Parse arguments and run; errors become one line on stderr and exit code 1.
@@ -57,6 +65,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(CliCommand::Generate(args)) => generate::run(args),
+        Some(CliCommand::Info { file }) => info(&file),
         None => window::run(cli.window),
     };
     match result {
@@ -67,4 +76,11 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `latent-studio info FILE`: the parameters as JSON on stdout.
+fn info(file: &std::path::Path) -> anyhow::Result<()> {
+    let info = latent_studio::library::read_image_info(file)?;
+    println!("{}", serde_json::to_string(&info)?);
+    Ok(())
 }

@@ -9,6 +9,7 @@ use image::RgbImage;
 use crate::diffusion::decay::StartLatent;
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::PreviewImage;
+use crate::diffusion::schedulers::SchedulerConfig;
 use crate::models::files::ModelSource;
 
 /// Identifies a job for its whole life; assigned by [`super::Engine::submit`].
@@ -80,6 +81,12 @@ pub struct JobResult {
     pub token_count: usize,
     /// Made from a start image (img2img) rather than from noise alone.
     pub img2img: bool,
+    /// img2img: SHA-256 of the start image's RGB pixels (hex).
+    pub start_image_sha256: Option<String>,
+    /// The scheduler settings the sampler ran with (model config + sampler defaults).
+    pub scheduler: SchedulerConfig,
+    /// Hub models: the snapshot (commit) the files came from.
+    pub model_revision: Option<String>,
     /// Time the job took, model loading excluded.
     pub duration: Duration,
 }

@@ -208,6 +208,10 @@ impl Worker {
         };
         let generated = generate(model, params, start_image.as_deref(), &mut on_step)?;
         let img2img = start_image.is_some() && params.strength < 1.0;
+        let start_image_sha256 = start_image
+            .as_deref()
+            .filter(|_| img2img)
+            .map(crate::library::record::image_sha256);
         Ok(JobResult {
             image: Arc::new(generated.image),
             params: generated.params,
@@ -216,6 +220,9 @@ impl Worker {
             token_count: generated.token_count,
             duration: generated.duration,
             img2img,
+            start_image_sha256,
+            scheduler: model.scheduler_config.for_sampler(params.sampler),
+            model_revision: model.files.hub_revision(),
         })
     }
 

@@ -135,18 +135,24 @@ fn unquote(v: &str) -> String {
 }
 
 /// All matches of A1111's `\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)`,
-/// found left to right without overlap, as a hand-written scanner.
+/// found left to right without overlap, by a hand-written scanner that runs
+/// in linear time (a hostile line cannot make it quadratic, unlike a naive
+/// backtracking search).
 fn find_pairs(line: &str) -> Vec<Pair> {
     let chars: Vec<char> = line.chars().collect();
+    let mut scanner = Scanner {
+        chars: &chars,
+        unclosed_from: None,
+    };
     let mut pairs = Vec::new();
     let mut pos = 0;
     while pos < chars.len() {
-        match match_pair_at(&chars, pos) {
-            Some((key, value, end)) => {
+        match scanner.pair_at(pos) {
+            Ok((key, value, end)) => {
                 pairs.push((key, value));
                 pos = end.max(pos + 1);
             }
-            None => pos += 1,
+            Err(next) => pos = next.max(pos + 1),
         }
     }
     pairs
@@ -156,64 +162,79 @@ fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// Try the pattern at `start`; returns (key, raw value, end position).
-fn match_pair_at(chars: &[char], start: usize) -> Option<(String, String, usize)> {
-    let mut i = start;
-    while i < chars.len() && chars[i].is_whitespace() {
-        i += 1;
+struct Scanner<'a> {
+    chars: &'a [char],
+    /// A quoted value opened at or after this position never closes (every
+    /// later scan would reach the end the same way), so do not scan again.
+    unclosed_from: Option<usize>,
+}
+
+impl Scanner<'_> {
+    /// Match at `start`: `Ok((key, raw value, end))`, or `Err(next)` with the
+    /// first position where a match could still begin (every start before it
+    /// fails the same way).
+    fn pair_at(&mut self, start: usize) -> Result<(String, String, usize), usize> {
+        let chars = self.chars;
+        let mut i = start;
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        if i >= chars.len() || !is_word(chars[i]) {
+            return Err(i + 1);
+        }
+        // Key: a word character, then at least one of word / space / '-' / '/'.
+        // The class has no ':', so the colon must follow the greedy run.
+        let key_start = i;
+        let mut key_end = i + 1;
+        while key_end < chars.len()
+            && (is_word(chars[key_end]) || matches!(chars[key_end], ' ' | '-' | '/'))
+        {
+            key_end += 1;
+        }
+        if key_end - key_start < 2 || key_end >= chars.len() || chars[key_end] != ':' {
+            return Err(key_end);
+        }
+        let key: String = chars[key_start..key_end].iter().collect();
+        let mut j = key_end + 1;
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        if let Some(end) = self.quoted_value_end(j) {
+            let value: String = chars[j..end].iter().collect();
+            return Ok((key, value, (end + 1).min(chars.len())));
+        }
+        // Anything up to the next comma.
+        let mut k = j;
+        while k < chars.len() && chars[k] != ',' {
+            k += 1;
+        }
+        let value: String = chars[j..k].iter().collect();
+        Ok((key, value, (k + 1).min(chars.len())))
     }
-    // Key: a word character, then word chars / spaces / '-' / '/', at least one more.
-    if i >= chars.len() || !is_word(chars[i]) {
-        return None;
-    }
-    let key_start = i;
-    let mut key_end = i + 1;
-    while key_end < chars.len()
-        && (is_word(chars[key_end]) || matches!(chars[key_end], ' ' | '-' | '/'))
-    {
-        key_end += 1;
-    }
-    // The regex backtracks so that the key is followed by ':'; the key class
-    // has no ':' so the colon must come right after the greedy run.
-    if key_end - key_start < 2 || key_end >= chars.len() || chars[key_end] != ':' {
-        return None;
-    }
-    let key: String = chars[key_start..key_end].iter().collect();
-    let mut j = key_end + 1;
-    while j < chars.len() && chars[j].is_whitespace() {
-        j += 1;
-    }
-    // Value: a quoted string (with escapes), or anything up to the next comma.
-    if j < chars.len() && chars[j] == '"' {
+
+    /// `"(?:\\.|[^\\"])+"` followed by `,` or the end, starting at `j`:
+    /// the position just after the closing quote.
+    fn quoted_value_end(&mut self, j: usize) -> Option<usize> {
+        let chars = self.chars;
+        if j >= chars.len() || chars[j] != '"' || self.unclosed_from.is_some_and(|u| u <= j) {
+            return None;
+        }
         let mut k = j + 1;
-        let mut content = false;
         while k < chars.len() {
             match chars[k] {
-                '\\' if k + 1 < chars.len() => {
-                    k += 2;
-                    content = true;
-                }
+                '\\' if k + 1 < chars.len() => k += 2,
                 '"' => break,
-                _ => {
-                    k += 1;
-                    content = true;
-                }
+                _ => k += 1,
             }
         }
-        if content && k < chars.len() && chars[k] == '"' {
-            let after = k + 1;
-            if after == chars.len() || chars[after] == ',' {
-                let value: String = chars[j..=k].iter().collect();
-                return Some((key, value, (after + 1).min(chars.len())));
-            }
+        if k >= chars.len() || chars[k] != '"' {
+            self.unclosed_from = Some(j);
+            return None;
         }
+        let after = k + 1;
+        let has_content = k > j + 1;
+        (has_content && (after == chars.len() || chars[after] == ',')).then_some(after)
     }
-    let mut k = j;
-    while k < chars.len() && chars[k] != ',' {
-        k += 1;
-    }
-    let value: String = chars[j..k].iter().collect();
-    Some((key, value, (k + 1).min(chars.len())))
 }
 
 #[cfg(test)]

@@ -3,22 +3,63 @@
 //! tools people use.
 //!
 //! - [`infotext`]: AUTOMATIC1111's `parameters` text (writer and parser);
-//! - [`a1111`]: our parameters ↔ that text (sampler names, schedule types).
+//! - [`a1111`]: our parameters ↔ that text (sampler names, schedule types);
+//! - [`record`]: our own lossless JSON chunk;
+//! - [`png_chunks`]: reading text chunks back with bounded memory;
+//! - [`info`]: parameters from Latent Studio, A1111, ComfyUI or InvokeAI files.
 
 pub mod a1111;
+pub mod info;
 pub mod infotext;
+pub mod png_chunks;
+pub mod record;
+
+use std::path::Path;
 
 use crate::engine::JobResult;
 
-/// The text chunks every PNG we write carries: A1111's `parameters`.
+/// The text chunks every PNG we write carries: A1111's `parameters` (for
+/// other tools) and our lossless `latent-studio` JSON.
 pub fn png_text_for(result: &JobResult) -> Vec<(String, String)> {
     let extras = a1111::InfotextExtras {
         model: Some(result.model.display_name()),
         model_hash: None,
         img2img: result.img2img,
     };
-    vec![(
-        "parameters".to_string(),
-        a1111::to_infotext(&result.params, &extras),
-    )]
+    vec![
+        (
+            "parameters".to_string(),
+            a1111::to_infotext(&result.params, &extras),
+        ),
+        (
+            record::KEYWORD.to_string(),
+            record::StudioRecord::from_result(result).to_json(),
+        ),
+    ]
+}
+
+/// Why an image's parameters could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InfoError {
+    /// The file could not be read or is not a PNG.
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: png_chunks::ChunkError,
+    },
+    /// A readable image with no parameters in it.
+    #[error("{0} holds no generation parameters (none from Latent Studio, AUTOMATIC1111, ComfyUI or InvokeAI)")]
+    NoParameters(std::path::PathBuf),
+}
+
+/// The generation parameters recorded in the image at `path`.
+pub fn read_image_info(path: &Path) -> Result<info::ImageInfo, InfoError> {
+    let chunks = png_chunks::read_text_chunks(path).map_err(|source| InfoError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    info::from_chunks(&chunks).ok_or_else(|| InfoError::NoParameters(path.to_path_buf()))
 }

@@ -133,6 +133,24 @@ pub struct ModelFiles {
     pub preview_decoder: Option<ComponentFiles>,
 }
 
+impl ModelFiles {
+    /// For a hub model, the commit its snapshot folder is named after
+    /// (`…/snapshots/<commit>/`); `None` for other folders.
+    pub fn hub_revision(&self) -> Option<String> {
+        if !matches!(self.source, ModelSource::Hub(_)) {
+            return None;
+        }
+        let parent = self.root.parent()?.file_name()?;
+        (parent == "snapshots")
+            .then(|| {
+                self.root
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .flatten()
+    }
+}
+
 /// Weight file names diffusers and transformers write, in order of preference.
 const WEIGHT_NAMES: [&str; 2] = ["diffusion_pytorch_model", "model"];
 
