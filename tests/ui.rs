@@ -433,3 +433,52 @@ impl eframe::Storage for MemoryStorage {
     }
     fn flush(&mut self) {}
 }
+
+#[test]
+fn dropping_an_a1111_png_offers_its_settings() {
+    let (_m, model) = tiny_model(Family::Sd1);
+    let fav = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let png = files.path().join("from-a1111.png");
+    let text = vec![(
+        "parameters".to_string(),
+        "a castle on a hill\nNegative prompt: fog\nSteps: 33, Sampler: DPM++ 2M Karras, CFG scale: 5.5, Seed: 777, Size: 512x768".to_string(),
+    )];
+    let img = image::RgbImage::from_pixel(32, 48, image::Rgb([90, 120, 150]));
+    std::fs::write(
+        &png,
+        latent_studio::storage::image_files::encode_png(&img, &text).unwrap(),
+    )
+    .unwrap();
+
+    let mut h = studio(settings_for(&model, fav.path()), None);
+    h.run();
+    drop_file(&mut h, &png);
+    wait_for(&mut h, "the start image and its lens", |h| {
+        h.state()
+            .studio
+            .start
+            .as_ref()
+            .is_some_and(|s| s.lens.is_some())
+    });
+    h.run();
+    assert!(h.query_by_label("Made with AUTOMATIC1111").is_some());
+    assert!(h.query_by_label_contains("seed 777").is_some());
+    h.get_by_label("Use these settings").click();
+    h.run();
+    let s = &h.state().studio.settings;
+    assert_eq!(s.prompt, "a castle on a hill");
+    assert_eq!(s.negative_prompt, "fog");
+    assert_eq!((s.steps, s.seed, s.cfg_scale), (33, 777, 5.5));
+    assert_eq!(
+        s.sampler,
+        latent_studio::diffusion::schedulers::SamplerKind::DpmPp2MKarras
+    );
+    assert_eq!(s.size, Some((512, 768)));
+    assert!(s.seed_locked);
+    // The image is the start image too (img2img from it).
+    assert_eq!(
+        h.state().studio.start.as_ref().unwrap().name,
+        "from-a1111.png"
+    );
+}

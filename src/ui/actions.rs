@@ -41,6 +41,8 @@ pub enum Action {
     OpenStartImage,
     /// Load this file as the start image (drag and drop).
     LoadStartImage(PathBuf),
+    /// Copy the parameters found in the start image's file into the settings.
+    UseFoundSettings,
     /// Remove the start image.
     ClearStartImage,
     /// Choose a model (folder or repo id).

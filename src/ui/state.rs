@@ -149,6 +149,8 @@ pub struct StartImageState {
     pub lens_error: Option<String>,
     /// (strength, steps, sampler) that `lens_t` was last moved to img2img's start for.
     pub lens_synced_to: Option<(f64, usize, SamplerKind)>,
+    /// Generation parameters stored in the file, if it has any.
+    pub found: Option<crate::library::info::ImageInfo>,
 }
 
 /// What a lens encoding depends on; a change asks the engine again.
@@ -173,6 +175,7 @@ impl StartImageState {
             lens_t: 0.0,
             lens_error: None,
             lens_synced_to: None,
+            found: None,
         }
     }
 }

@@ -103,11 +103,17 @@ impl StudioApp {
                         .spawn("start-image", move || Done::StartImage {
                             name,
                             image: Ok(with_thumbnail(image)),
+                            found: None,
                         });
                 }
             }
             Action::OpenStartImage => self.background.dialog(DialogPurpose::OpenStartImage, None),
             Action::LoadStartImage(path) => self.load_start_image(path),
+            Action::UseFoundSettings => {
+                if let Some(info) = self.studio.start.as_ref().and_then(|s| s.found.clone()) {
+                    self.studio.settings.use_params(&info.to_params());
+                }
+            }
             Action::ClearStartImage => {
                 self.cancel_lens_request();
                 self.studio.start = None;
@@ -200,7 +206,9 @@ impl StudioApp {
                 |n| n.to_string_lossy().into_owned(),
             );
             let image = decode_start_image(&path).map(|i| with_thumbnail(Arc::new(i)));
-            Done::StartImage { name, image }
+            // Cheap: walks the PNG's chunks, never its pixels.
+            let found = crate::library::read_image_info(&path).ok();
+            Done::StartImage { name, image, found }
         });
     }
 }

@@ -112,6 +112,7 @@ impl StudioApp {
                         .map(|i| with_thumbnail(Arc::new(i.to_rgb8())))
                         .map_err(|e| format!("not an image we can read: {e}"))
                 }),
+                found: None,
             });
         } else {
             self.load_start_image(path);

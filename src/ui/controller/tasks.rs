@@ -47,7 +47,7 @@ impl StudioApp {
         match done {
             Done::Dialog(purpose, Some(path)) => self.dialog_picked(purpose, path),
             Done::Dialog(..) => {}
-            Done::StartImage { name, image } => match image {
+            Done::StartImage { name, image, found } => match image {
                 Ok((image, thumb)) => {
                     self.cancel_lens_request();
                     let id = self.next_id();
@@ -61,7 +61,9 @@ impl StudioApp {
                     ));
                     self.textures.lens.clear();
                     self.textures.lens_shown = None;
-                    self.studio.start = Some(StartImageState::new(image, name, id));
+                    let mut start = StartImageState::new(image, name, id);
+                    start.found = found;
+                    self.studio.start = Some(start);
                 }
                 Err(e) => self
                     .studio

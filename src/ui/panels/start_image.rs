@@ -35,6 +35,9 @@ pub fn show(
             actions.push(Action::ClearStartImage);
         }
     });
+    if let Some(info) = &start.found {
+        found_parameters(ui, info, actions);
+    }
     pictures(ui, start, settings, textures);
     ui.add(egui::Slider::new(&mut settings.strength, 0.0..=1.0).text("Strength"))
         .on_hover_text(
@@ -48,6 +51,49 @@ pub fn show(
         lens_controls(ui, start, settings);
     }
     ui.separator();
+}
+
+/// The parameters stored in the dropped file, with "Use these settings".
+fn found_parameters(
+    ui: &mut egui::Ui,
+    info: &crate::library::info::ImageInfo,
+    actions: &mut Vec<Action>,
+) {
+    use crate::library::info::Source;
+    let tool = match info.source {
+        Source::LatentStudio => "Latent Studio",
+        Source::A1111 => "AUTOMATIC1111",
+        Source::ComfyUi => "ComfyUI",
+        Source::InvokeAi => "InvokeAI",
+    };
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.weak(format!("Made with {tool}"));
+        if let Some(p) = &info.prompt {
+            ui.add(egui::Label::new(p.as_str()).truncate())
+                .on_hover_text(p.as_str());
+        }
+        let mut facts = Vec::new();
+        if let Some(s) = info.seed {
+            facts.push(format!("seed {s}"));
+        }
+        if let Some(s) = info.steps {
+            facts.push(format!("{s} steps"));
+        }
+        if let Some(s) = &info.sampler {
+            facts.push(s.clone());
+        }
+        if let Some(c) = info.cfg_scale {
+            facts.push(format!("CFG {c}"));
+        }
+        ui.weak(facts.join(" · "));
+        if ui
+            .button("Use these settings")
+            .on_hover_text("Copy this image's prompt, seed and parameters into the prompt panel")
+            .clicked()
+        {
+            actions.push(Action::UseFoundSettings);
+        }
+    });
 }
 
 /// The start image x₀ and, beside it, the lens' x_t.
