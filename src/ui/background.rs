@@ -38,7 +38,7 @@ pub enum Done {
         /// The image and its thumbnail, or a message saying why it cannot be used.
         image: Result<(Arc<RgbImage>, ColorImage), String>,
         /// Generation parameters found in the file (ours, A1111, ComfyUI, InvokeAI).
-        found: Option<crate::library::info::ImageInfo>,
+        found: Option<Box<crate::library::info::ImageInfo>>,
     },
     /// Textures for gallery item `id` are ready to upload.
     Prepared {

@@ -207,7 +207,7 @@ impl StudioApp {
             );
             let image = decode_start_image(&path).map(|i| with_thumbnail(Arc::new(i)));
             // Cheap: walks the PNG's chunks, never its pixels.
-            let found = crate::library::read_image_info(&path).ok();
+            let found = crate::library::read_image_info(&path).ok().map(Box::new);
             Done::StartImage { name, image, found }
         });
     }

@@ -62,7 +62,7 @@ impl StudioApp {
                     self.textures.lens.clear();
                     self.textures.lens_shown = None;
                     let mut start = StartImageState::new(image, name, id);
-                    start.found = found;
+                    start.found = found.map(|b| *b);
                     self.studio.start = Some(start);
                 }
                 Err(e) => self
