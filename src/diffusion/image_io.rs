@@ -94,6 +94,17 @@ pub fn size_for_aspect(img_w: u32, img_h: u32, native: u32) -> (u32, u32) {
     }
 }
 
+/// A downscaled copy whose longer side is `max_side` (for thumbnails).
+pub fn thumbnail(img: &RgbImage, max_side: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let scale = (max_side as f32 / w.max(h).max(1) as f32).min(1.0);
+    let (tw, th) = (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    );
+    image::imageops::thumbnail(img, tw, th)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,9 +6,11 @@
 //! - [`a1111`]: our parameters ↔ that text (sampler names, schedule types);
 //! - [`record`]: our own lossless JSON chunk;
 //! - [`png_chunks`]: reading text chunks back with bounded memory;
-//! - [`info`]: parameters from Latent Studio, A1111, ComfyUI or InvokeAI files.
+//! - [`info`]: parameters from Latent Studio, A1111, ComfyUI or InvokeAI files;
+//! - [`index`]: the SQLite index of favorites and history (files are the truth).
 
 pub mod a1111;
+pub mod index;
 pub mod info;
 pub mod infotext;
 pub mod png_chunks;

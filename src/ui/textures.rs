@@ -69,16 +69,7 @@ pub fn rgb_to_color_image(img: &RgbImage) -> ColorImage {
     ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
 }
 
-/// A downscaled copy whose longer side is `max_side` (for thumbnails).
-pub fn thumbnail(img: &RgbImage, max_side: u32) -> RgbImage {
-    let (w, h) = img.dimensions();
-    let scale = (max_side as f32 / w.max(h).max(1) as f32).min(1.0);
-    let (tw, th) = (
-        ((w as f32 * scale).round() as u32).max(1),
-        ((h as f32 * scale).round() as u32).max(1),
-    );
-    image::imageops::thumbnail(img, tw, th)
-}
+pub use crate::diffusion::image_io::thumbnail;
 
 /// Every texture the window keeps, keyed by what it shows.
 pub struct TextureCache {
