@@ -166,7 +166,7 @@ fn child_that_saves_until_killed() {
         return; // only runs when the crash test starts it
     };
     let img = image::RgbImage::from_fn(1024, 1024, |x, y| {
-        image::Rgb([(x * 7 + y) as u8, (y * 13 ^ x) as u8, (x * y) as u8])
+        image::Rgb([(x * 7 + y) as u8, ((y * 13) ^ x) as u8, (x * y) as u8])
     });
     let png = encode_png(
         &img,

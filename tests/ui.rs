@@ -33,6 +33,14 @@ fn settings_for(model: &Path, favorites: &Path) -> Settings {
 }
 
 fn studio(settings: Settings, history: Option<PathBuf>) -> Harness<'static, StudioApp> {
+    studio_with_library(settings, history, None)
+}
+
+fn studio_with_library(
+    settings: Settings,
+    history: Option<PathBuf>,
+    library_db: Option<PathBuf>,
+) -> Harness<'static, StudioApp> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 820.0))
         .build_eframe(move |cc| {
@@ -45,6 +53,7 @@ fn studio(settings: Settings, history: Option<PathBuf>) -> Harness<'static, Stud
                         ..EngineOptions::default()
                     },
                     history_dir: history,
+                    library_db,
                     ..StudioConfig::default()
                 },
             )
@@ -480,5 +489,80 @@ fn dropping_an_a1111_png_offers_its_settings() {
     assert_eq!(
         h.state().studio.start.as_ref().unwrap().name,
         "from-a1111.png"
+    );
+}
+
+#[test]
+fn the_library_finds_history_and_favorites_and_deletes_with_confirmation() {
+    let (_m, model) = tiny_model(Family::Sd1);
+    let root = tempfile::tempdir().unwrap();
+    let fav = root.path().join("favorites");
+    let history = root.path().join("history");
+    let mut s = settings_for(&model, &fav);
+    s.prompt = "a lighthouse".into();
+    s.batch = 2;
+    s.seed_locked = true;
+    let mut h = studio_with_library(
+        s,
+        Some(history.clone()),
+        Some(root.path().join("db/library.sqlite")),
+    );
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait_for(&mut h, "two images", |h| {
+        h.state().studio.gallery.len() == 2
+    });
+    h.get_by_label("☆ Star").click(); // the selected (second) image
+    wait_idle(&mut h);
+
+    h.get_by_role_and_label(Role::Button, "Library").click();
+    wait_for(&mut h, "three library entries", |h| {
+        h.state().studio.library.entries.len() == 3
+    });
+    assert_eq!(std::fs::read_dir(&history).unwrap().count(), 2);
+    // Thumbnails load lazily; the entries are clickable by name.
+    wait_for(&mut h, "thumbnails", |h| {
+        h.state()
+            .textures
+            .library
+            .values()
+            .filter(|t| t.is_some())
+            .count()
+            == 3
+    });
+    h.get_by_role_and_label(Role::CheckBox, "★ Favorites only")
+        .click();
+    wait_for(&mut h, "favorites only", |h| {
+        h.state().studio.library.entries.len() == 1
+    });
+    h.get_by_role_and_label(Role::CheckBox, "★ Favorites only")
+        .click();
+    wait_for(&mut h, "all again", |h| {
+        h.state().studio.library.entries.len() == 3
+    });
+
+    // Delete the oldest history image: it asks first.
+    let victim = h.state().studio.library.entries.last().unwrap().clone();
+    assert!(!victim.favorite);
+    h.state_mut().studio.library.selected = Some(2);
+    h.run();
+    h.get_by_label("Delete…").click();
+    h.run();
+    assert!(victim.path.exists(), "nothing is deleted before confirming");
+    h.get_by_role_and_label(Role::Button, "Delete").click();
+    wait_for(&mut h, "the deletion", |h| {
+        h.state().studio.library.entries.len() == 2
+    });
+    assert!(!victim.path.exists());
+
+    // "Use these settings" from a library entry.
+    h.state_mut().studio.settings.prompt = "changed".into();
+    h.state_mut().studio.library.selected = Some(0);
+    h.run();
+    h.get_by_label("Use these settings").click();
+    h.run();
+    assert_eq!(h.state().studio.settings.prompt, "a lighthouse");
+    assert_eq!(
+        h.state().studio.view,
+        latent_studio::ui::state::View::Studio
     );
 }

@@ -32,6 +32,7 @@ pub fn run(args: WindowArgs) -> anyhow::Result<()> {
     run_studio(StudioConfig {
         settings,
         history_dir: Some(latent_studio::storage::folders::default_history_dir()),
+        library_db: Some(latent_studio::storage::folders::default_library_db()),
         scan_models: true,
         demo_prompt: args.demo,
         start_image: args.start_image,

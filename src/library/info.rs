@@ -13,7 +13,7 @@ use crate::library::png_chunks::TextChunk;
 use crate::library::record::{StudioRecord, KEYWORD};
 
 /// Which tool wrote the metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Latent Studio's own JSON chunk.
@@ -28,7 +28,7 @@ pub enum Source {
 }
 
 /// What an image says about how it was made. Absent fields were not recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ImageInfo {
     /// Which tool wrote it.
     pub source: Source,

@@ -15,6 +15,14 @@ pub fn default_favorites_dir() -> PathBuf {
         .join("Latent Studio")
 }
 
+/// The library index database (`~/.local/share/latent-studio/library.sqlite`
+/// on Linux); it can always be rebuilt from the image folders.
+pub fn default_library_db() -> PathBuf {
+    directories::ProjectDirs::from("", "", "latent-studio")
+        .map(|d| d.data_dir().join("library.sqlite"))
+        .unwrap_or_else(|| std::env::temp_dir().join("latent-studio-library.sqlite"))
+}
+
 /// History of every finished image: the platform's cache folder
 /// (`~/.cache/latent-studio/history` on Linux).
 pub fn default_history_dir() -> PathBuf {

@@ -45,6 +45,22 @@ pub enum Action {
     UseFoundSettings,
     /// Remove the start image.
     ClearStartImage,
+    /// Switch between the studio and the library browser.
+    ShowView(crate::ui::state::View),
+    /// Load the thumbnail of library entry `id`.
+    LibraryThumbnail(i64),
+    /// Copy library entry `index`'s parameters into the settings.
+    LibraryUseSettings(usize),
+    /// Use library entry `index` as the start image.
+    LibraryUseAsStart(usize),
+    /// Open library entry `index` in the system's image viewer.
+    LibraryOpen(usize),
+    /// Show library entry `index` in the file manager.
+    LibraryReveal(usize),
+    /// Move library entry `index` from favorites to history.
+    LibraryUnstar(usize),
+    /// Delete library entry `index` (after confirmation).
+    LibraryDelete(usize),
     /// Choose a model (folder or repo id).
     ChooseModel(String),
     /// Folder dialog to add a local diffusers model.

@@ -40,6 +40,8 @@ pub struct StudioConfig {
     pub start_image: Option<PathBuf>,
     /// Collect frame times and print a summary on exit.
     pub frame_stats: bool,
+    /// The favorites/history index database (`None`: no library browser).
+    pub library_db: Option<PathBuf>,
 }
 
 /// The studio window.
@@ -52,6 +54,7 @@ pub struct StudioApp {
     pub(crate) background: Background,
     pub(crate) tokenizer: Option<Arc<ClipTokenizer>>,
     pub(crate) history_dir: Option<PathBuf>,
+    pub(crate) library: Option<crate::ui::library_link::LibraryLink>,
     pub(crate) next_id: u64,
     /// Set when a step preview arrived and the live texture must be refreshed.
     pub(crate) live_dirty: bool,
@@ -93,6 +96,7 @@ impl StudioApp {
             background: Background::new(ctx.clone()),
             tokenizer: None,
             history_dir: config.history_dir.clone(),
+            library: None,
             next_id: 1,
             live_dirty: false,
             pending_demo: config.demo_prompt.clone(),
@@ -100,6 +104,18 @@ impl StudioApp {
             actions: Vec::new(),
         };
         app.start_background_loads(config.scan_models);
+        if let (Some(db), Some(history)) = (&config.library_db, &config.history_dir) {
+            let link = crate::ui::library_link::LibraryLink::spawn(
+                db.clone(),
+                app.studio.favorites_dir.clone(),
+                history.clone(),
+                ctx.clone(),
+            );
+            link.send(crate::ui::library_link::LibraryRequest::Sync);
+            app.library = Some(link);
+        } else {
+            app.studio.library.unavailable = Some("no library folder is configured".into());
+        }
         if let Some(path) = config.start_image {
             app.perform(&ctx, Action::LoadStartImage(path));
         }
@@ -131,6 +147,7 @@ impl eframe::App for StudioApp {
         // hidden window's `logic` sees the last shown frame's events again.
         self.drain_engine(ctx);
         self.drain_background(ctx);
+        self.drain_library(ctx);
         if let Some(prompt) = self.pending_demo.take() {
             self.studio.settings.prompt = prompt;
             self.actions.push(Action::Generate);

@@ -67,6 +67,8 @@ pub enum Done {
     },
     /// Finished with nothing to report.
     Quiet,
+    /// A finished image was written to the history folder.
+    KeptInHistory(PathBuf),
     /// The scan for installed models finished.
     Models(Vec<ModelChoice>),
     /// The prompt tokenizer is loaded.

@@ -5,6 +5,7 @@
 //! - [`state`]: what the window shows, apart from drawing; [`settings`]: what persists;
 //! - [`actions`]: what the person asked for; [`keyboard`]: shortcuts;
 //! - [`background`]: dialogs, decoding, saving off the UI thread;
+//! - [`library_link`]: the thread that owns the favorites/history index;
 //! - [`textures`]: GPU textures made from the state's images;
 //! - [`notifications`]: non-blocking messages; [`frame_stats`]: frame timing;
 //! - `panels/`: the drawing code, one file per panel.
@@ -15,10 +16,12 @@ pub mod background;
 mod controller;
 pub mod frame_stats;
 pub mod keyboard;
+pub mod library_link;
 pub mod notifications;
 mod panels;
 pub mod settings;
 pub mod state;
+mod system_open;
 pub mod textures;
 
 pub use app::{StudioApp, StudioConfig};

@@ -47,6 +47,41 @@ pub struct Studio {
     pub favorites_dir: PathBuf,
     /// The model field being typed (applied on Enter / "Use").
     pub model_input: String,
+    /// Which main view is shown.
+    pub view: View,
+    /// The library browser.
+    pub library: LibraryState,
+}
+
+/// The main views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// Prompt, canvas, timeline, session gallery.
+    #[default]
+    Studio,
+    /// Every saved image: favorites and history.
+    Library,
+}
+
+/// The library browser's state.
+#[derive(Debug, Default)]
+pub struct LibraryState {
+    /// Prompt search text.
+    pub query: String,
+    /// Show favorites only.
+    pub favorites_only: bool,
+    /// The current results, newest first.
+    pub entries: Vec<crate::library::index::Entry>,
+    /// Generation of the newest search sent (older answers are dropped).
+    pub generation: u64,
+    /// The (query, favorites_only) the results are for.
+    pub searched: Option<(String, bool)>,
+    /// Index into `entries` shown in the details bar.
+    pub selected: Option<usize>,
+    /// Entry id waiting for the person to confirm deletion.
+    pub confirm_delete: Option<i64>,
+    /// Set when the library cannot be used (shown instead of the grid).
+    pub unavailable: Option<String>,
 }
 
 /// A job waiting in or running on the engine.
@@ -218,6 +253,8 @@ impl Studio {
             tokens: TokenCount::default(),
             favorites_dir,
             model_input: String::new(),
+            view: View::Studio,
+            library: LibraryState::default(),
         }
     }
 

@@ -87,6 +87,8 @@ pub struct TextureCache {
     pub timeline: Vec<TextureHandle>,
     /// Start image thumbnail: (start image id, texture).
     pub start_thumb: Option<(u64, TextureHandle)>,
+    /// Library thumbnails by index entry id (`None`: requested, not yet here).
+    pub library: std::collections::HashMap<i64, Option<TextureHandle>>,
 }
 
 /// Textures of one gallery item.
@@ -107,6 +109,7 @@ impl Default for TextureCache {
             timeline_key: None,
             timeline: Vec::new(),
             start_thumb: None,
+            library: Default::default(),
         }
     }
 }

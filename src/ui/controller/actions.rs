@@ -18,6 +18,14 @@ impl StudioApp {
     /// Carry out one action.
     pub fn perform(&mut self, ctx: &egui::Context, action: Action) {
         match action {
+            library @ (Action::ShowView(_)
+            | Action::LibraryThumbnail(_)
+            | Action::LibraryUseSettings(_)
+            | Action::LibraryUseAsStart(_)
+            | Action::LibraryOpen(_)
+            | Action::LibraryReveal(_)
+            | Action::LibraryUnstar(_)
+            | Action::LibraryDelete(_)) => self.perform_library(library),
             Action::Generate => self.generate(),
             Action::CancelRunning => {
                 if let Some(live) = &self.studio.live {

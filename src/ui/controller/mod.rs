@@ -4,9 +4,11 @@
 //!
 //! - [`events`]: engine events; [`actions`]: what the person asked for;
 //! - [`tasks`]: background results and launch-time loads;
-//! - [`start_image`]: tokens, the decay lens, dropped files.
+//! - [`start_image`]: tokens, the decay lens, dropped files;
+//! - [`library`]: the library browser.
 
 mod actions;
 mod events;
+mod library;
 mod start_image;
 mod tasks;

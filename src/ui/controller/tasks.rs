@@ -89,6 +89,7 @@ impl StudioApp {
                         if favorite {
                             item.saving = false;
                             item.saved_path = Some(path.clone());
+                            self.index_saved(path.clone(), true);
                         }
                         self.studio
                             .notifications
@@ -121,6 +122,7 @@ impl StudioApp {
                 }
             }
             Done::Quiet => {}
+            Done::KeptInHistory(path) => self.index_saved(path, false),
             Done::Tokenizer(Ok(t)) => self.tokenizer = Some(t),
             Done::Tokenizer(Err(e)) => log::warn!("token counter unavailable: {e}"),
         }
@@ -192,7 +194,7 @@ impl StudioApp {
         let result = item.result.clone();
         self.background.spawn("history", move || {
             match save_png(&dir, &result.image, &result.params, &png_text_for(&result)) {
-                Ok(_) => Done::Quiet,
+                Ok(path) => Done::KeptInHistory(path),
                 Err(e) => Done::Message {
                     title: "Could not keep the image in the history folder".into(),
                     result: Err(e.to_string()),

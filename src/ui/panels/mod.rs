@@ -8,6 +8,7 @@
 mod canvas;
 mod drop_overlay;
 mod gallery;
+mod library;
 mod params;
 mod prompt;
 mod queue;
@@ -17,7 +18,7 @@ mod toasts;
 mod top_bar;
 
 use crate::ui::actions::Action;
-use crate::ui::state::Studio;
+use crate::ui::state::{Studio, View};
 use crate::ui::textures::TextureCache;
 
 /// Draw the whole window.
@@ -28,6 +29,12 @@ pub fn show_all(
     actions: &mut Vec<Action>,
 ) {
     egui::Panel::top("top_bar").show(ui, |ui| top_bar::show(ui, studio, actions));
+    if studio.view == View::Library {
+        egui::CentralPanel::default().show(ui, |ui| library::show(ui, studio, textures, actions));
+        toasts::show(ui.ctx(), studio);
+        drop_overlay::show(ui.ctx());
+        return;
+    }
     egui::Panel::left("controls")
         .resizable(true)
         .default_size(330.0)

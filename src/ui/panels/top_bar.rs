@@ -1,7 +1,7 @@
 //! The top bar: name, start-image and settings menus, engine status.
 
 use crate::ui::actions::Action;
-use crate::ui::state::Studio;
+use crate::ui::state::{Studio, View};
 
 pub fn show(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action>) {
     ui.horizontal(|ui| {
@@ -13,6 +13,18 @@ pub fn show(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action>) {
             .clicked()
         {
             actions.push(Action::OpenStartImage);
+        }
+        let library = studio.view == View::Library;
+        if ui
+            .selectable_label(library, "Library")
+            .on_hover_text("Every saved image: favorites and history, with search")
+            .clicked()
+        {
+            actions.push(Action::ShowView(if library {
+                View::Studio
+            } else {
+                View::Library
+            }));
         }
         ui.menu_button("Settings", |ui| {
             ui.label("Starred images are saved to:");
