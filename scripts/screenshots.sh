@@ -112,6 +112,13 @@ wait_for_images 2
 sleep 1
 shot 07-img2img-result
 
+# 8. The library: every saved image (history + favorites), searchable.
+xdotool mousemove 242 12 click 1
+sleep 2
+xdotool mousemove 80 150 click 1
+sleep 1
+shot 08-library
+
 # Close gracefully (settings are saved on close) and report frame times.
 xdotool windowfocus --sync "$wid" key ctrl+q
 wait "$app" || true

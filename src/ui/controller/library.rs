@@ -83,6 +83,10 @@ impl StudioApp {
             Action::ShowView(view) => {
                 self.studio.view = view;
                 self.studio.library.searched = None;
+                // Pick up files added or removed by hand since the last look.
+                if let (View::Library, Some(link)) = (view, &self.library) {
+                    link.send(LibraryRequest::Sync);
+                }
             }
             Action::LibraryThumbnail(id) => {
                 if let Some(link) = &self.library {
