@@ -554,6 +554,26 @@ fn the_library_finds_history_and_favorites_and_deletes_with_confirmation() {
     });
     assert!(!victim.path.exists());
 
+    // Unstar moves the favorite back into history.
+    let fav_index = h
+        .state()
+        .studio
+        .library
+        .entries
+        .iter()
+        .position(|e| e.favorite)
+        .unwrap();
+    let fav_path = h.state().studio.library.entries[fav_index].path.clone();
+    h.state_mut().studio.library.selected = Some(fav_index);
+    h.run();
+    h.get_by_label("☆ Unstar").click();
+    wait_for(&mut h, "the unstar", |h| {
+        let e = &h.state().studio.library.entries;
+        e.len() == 2 && e.iter().all(|e| !e.favorite)
+    });
+    assert!(!fav_path.exists());
+    assert_eq!(std::fs::read_dir(&history).unwrap().count(), 2);
+
     // "Use these settings" from a library entry.
     h.state_mut().studio.settings.prompt = "changed".into();
     h.state_mut().studio.library.selected = Some(0);

@@ -221,28 +221,29 @@ impl Index {
         offset: usize,
     ) -> Result<Vec<Entry>, IndexError> {
         let pattern = format!("%{}%", escape_like(query.trim()));
-        let mut stmt = self.db(self.conn.prepare(
-            "SELECT id, path, favorite, prompt, negative_prompt, params, created, bytes FROM images
+        let mut stmt = self.db(self.conn.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM images
              WHERE (prompt LIKE ?1 ESCAPE '\\' OR negative_prompt LIKE ?1 ESCAPE '\\')
                AND (?2 = 0 OR favorite = 1)
-             ORDER BY created DESC, id DESC LIMIT ?3 OFFSET ?4",
-        ))?;
+             ORDER BY created DESC, id DESC LIMIT ?3 OFFSET ?4"
+        )))?;
         let rows = self.db(stmt.query_map(
             params![pattern, favorites_only, limit as i64, offset as i64],
-            |r| {
-                Ok(Entry {
-                    id: r.get(0)?,
-                    path: PathBuf::from(r.get::<_, String>(1)?),
-                    favorite: r.get(2)?,
-                    prompt: r.get(3)?,
-                    negative_prompt: r.get(4)?,
-                    params_json: r.get(5)?,
-                    created: r.get(6)?,
-                    bytes: r.get::<_, i64>(7)? as u64,
-                })
-            },
+            entry_from_row,
         ))?;
         Ok(rows.filter_map(Result::ok).collect())
+    }
+
+    /// Entry `id`, if it exists.
+    pub fn get(&self, id: i64) -> Result<Option<Entry>, IndexError> {
+        self.db(self
+            .conn
+            .query_row(
+                &format!("SELECT {ENTRY_COLUMNS} FROM images WHERE id = ?1"),
+                [id],
+                entry_from_row,
+            )
+            .optional())
     }
 
     /// The stored thumbnail (PNG bytes) of entry `id`.
@@ -342,6 +343,22 @@ impl Index {
             }
         }
     }
+}
+
+/// The columns [`entry_from_row`] reads, in order.
+const ENTRY_COLUMNS: &str = "id, path, favorite, prompt, negative_prompt, params, created, bytes";
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        id: r.get(0)?,
+        path: PathBuf::from(r.get::<_, String>(1)?),
+        favorite: r.get(2)?,
+        prompt: r.get(3)?,
+        negative_prompt: r.get(4)?,
+        params_json: r.get(5)?,
+        created: r.get(6)?,
+        bytes: r.get::<_, i64>(7)? as u64,
+    })
 }
 
 fn open_db(path: &Path) -> rusqlite::Result<Connection> {

@@ -172,10 +172,9 @@ fn handle(
 /// Move a favorite's file into the history folder and re-index it there.
 fn unstar(index: &mut Index, history: &std::path::Path, id: i64) -> Result<(), String> {
     let entry = index
-        .search("", true, MAX_RESULTS, 0)
+        .get(id)
         .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|e| e.id == id)
+        .filter(|e| e.favorite)
         .ok_or("that image is no longer a favorite")?;
     std::fs::create_dir_all(history).map_err(|e| e.to_string())?;
     let name = entry.path.file_name().ok_or("bad file name")?;
