@@ -9,16 +9,12 @@
 //! file and indexing it therefore loses nothing.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::library::folder_scan::{png_files, remove_stale_temporaries, thumbnail_png};
 use crate::library::read_image_info;
-
-/// Longest side of stored thumbnails, in pixels.
-pub const THUMB_SIDE: u32 = 192;
-/// Temporary files of interrupted saves older than this are removed by sync.
-const STALE_TEMP: Duration = Duration::from_secs(600);
 
 /// Errors of the index. Messages say what happened to which file.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +129,7 @@ impl Index {
     /// of vanished files, remove stale temporaries, enforce the history cap.
     pub fn sync(&mut self) -> Result<SyncReport, IndexError> {
         let mut report = SyncReport::default();
-        self.remove_stale_temporaries();
+        remove_stale_temporaries(&[&self.favorites_dir, &self.history_dir]);
         let known: Vec<(i64, String)> = {
             let mut stmt = self.db(self.conn.prepare("SELECT id, path FROM images"))?;
             let rows = self.db(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))))?;
@@ -322,27 +318,6 @@ impl Index {
         }
         Ok(evicted)
     }
-
-    /// Remove temporary files left by saves that were killed midway.
-    fn remove_stale_temporaries(&self) {
-        for dir in [&self.favorites_dir, &self.history_dir] {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let old = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| SystemTime::now().duration_since(t).ok())
-                    .is_some_and(|age| age > STALE_TEMP);
-                if name.starts_with(".latent-studio-") && name.ends_with(".partial") && old {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-    }
 }
 
 /// The columns [`entry_from_row`] reads, in order.
@@ -382,45 +357,6 @@ fn open_db(path: &Path) -> rusqlite::Result<Connection> {
     // A file that opens but is not our schema fails here, and is rebuilt.
     conn.query_row("SELECT COUNT(*) FROM images", [], |r| r.get::<_, i64>(0))?;
     Ok(conn)
-}
-
-/// Visible `.png` files directly in `dir`.
-fn png_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                && p.is_file()
-        })
-        .collect()
-}
-
-/// A small PNG of the image, or `None` when it does not decode.
-fn thumbnail_png(path: &Path) -> Option<Vec<u8>> {
-    let img = image::ImageReader::open(path)
-        .ok()?
-        .with_guessed_format()
-        .ok()?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(16_384);
-    limits.max_image_height = Some(16_384);
-    limits.max_alloc = Some(1 << 30);
-    let mut img = img;
-    img.limits(limits);
-    let rgb = img.decode().ok()?.to_rgb8();
-    let thumb = crate::diffusion::image_io::thumbnail(&rgb, THUMB_SIDE);
-    let mut out = Vec::new();
-    thumb
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .ok()?;
-    Some(out)
 }
 
 fn escape_like(s: &str) -> String {

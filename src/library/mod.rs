@@ -7,9 +7,11 @@
 //! - [`record`]: our own lossless JSON chunk;
 //! - [`png_chunks`]: reading text chunks back with bounded memory;
 //! - [`info`]: parameters from Latent Studio, A1111, ComfyUI or InvokeAI files;
-//! - [`index`]: the SQLite index of favorites and history (files are the truth).
+//! - [`index`]: the SQLite index of favorites and history (files are the truth);
+//! - [`folder_scan`]: PNGs in a folder, thumbnails, leftovers of killed saves.
 
 pub mod a1111;
+pub mod folder_scan;
 pub mod index;
 pub mod info;
 pub mod infotext;
