@@ -86,13 +86,20 @@ fn publish(temp: &Path, dir: &Path, stem: &str, ext: &str) -> Result<PathBuf, St
     })
 }
 
+const TEMP_PREFIX: &str = ".latent-studio-";
+const TEMP_SUFFIX: &str = ".partial";
+
 fn temp_path(dir: &Path, ext: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(
-        ".latent-studio-{}-{n}.{ext}.partial",
-        std::process::id()
-    ))
+    let pid = std::process::id();
+    dir.join(format!("{TEMP_PREFIX}{pid}-{n}.{ext}{TEMP_SUFFIX}"))
+}
+
+/// Whether a file name is one of our in-progress temporaries (hidden, never
+/// an image extension; one left behind means a save was killed midway).
+pub fn is_temporary_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
 }
 
 /// Make the new directory entry itself durable (POSIX); best effort.
