@@ -26,21 +26,59 @@ pub fn create_new_file(
     let written = write_and_sync(&temp, write);
     if let Err(source) = written {
         let _ = fs::remove_file(&temp);
-        return Err(match source.kind() {
-            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
-                StorageError::Folder {
-                    dir: dir.to_path_buf(),
-                    source,
-                }
-            }
-            _ => StorageError::Write { path: temp, source },
-        });
+        return Err(write_error(dir, &temp, source));
     }
     let result = publish(&temp, dir, stem, ext);
     let _ = fs::remove_file(&temp);
     let path = result?;
     sync_dir(dir);
     Ok(path)
+}
+
+/// Write `path` with the bytes `write` produces, replacing what is there:
+/// the data goes to a temporary file beside it (flushed to disk) that is
+/// then renamed over it, so a crash leaves the old file or the new one,
+/// never a truncated one.
+pub fn replace_file(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), StorageError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let ext = path.extension().unwrap_or_default().to_string_lossy();
+    let temp = temp_path(dir, &ext);
+    if let Err(source) = write_and_sync(&temp, write) {
+        let _ = fs::remove_file(&temp);
+        return Err(write_error(dir, path, source));
+    }
+    fs::rename(&temp, path).map_err(|source| {
+        let _ = fs::remove_file(&temp);
+        StorageError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// A folder that refuses writes is the folder's problem (choose another);
+/// anything else is the write's (space, I/O).
+fn write_error(dir: &Path, path: &Path, source: io::Error) -> StorageError {
+    match source.kind() {
+        io::ErrorKind::PermissionDenied
+        | io::ErrorKind::ReadOnlyFilesystem
+        | io::ErrorKind::NotFound => StorageError::Folder {
+            dir: dir.to_path_buf(),
+            source,
+        },
+        _ => StorageError::Write {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
 }
 
 fn write_and_sync(
@@ -138,5 +176,27 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("disk full"), "{err}");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn replacing_keeps_the_old_file_until_the_new_one_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.gif");
+        fs::write(&path, b"old").unwrap();
+        let failed = replace_file(&path, |w| {
+            w.write_all(b"ne")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        replace_file(&path, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+        let missing = replace_file(&dir.path().join("no/such/dir/x.png"), |w| w.write_all(b"x"));
+        assert!(matches!(missing, Err(StorageError::Folder { .. })));
     }
 }

@@ -55,7 +55,7 @@ pub fn encode_emergence(
         .map_err(|e| StorageError::Encode(e.to_string()))
 }
 
-/// Write the GIF to `path` crash-safely (temporary file, then rename).
+/// Write the GIF to `path` crash-safely (replacing a file the user chose).
 pub fn save_emergence(
     path: &Path,
     previews: &[PreviewImage],
@@ -64,22 +64,7 @@ pub fn save_emergence(
 ) -> Result<(), StorageError> {
     let mut bytes = Vec::new();
     encode_emergence(previews, final_image, frame_time, &mut bytes)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let stem = format!(
-        ".{}.saving",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    );
-    let temp = super::atomic::create_new_file(dir, &stem, "gif", |w| w.write_all(&bytes))?;
-    std::fs::rename(&temp, path).map_err(|source| {
-        let _ = std::fs::remove_file(&temp);
-        StorageError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
+    super::atomic::replace_file(path, |w| w.write_all(&bytes))
 }
 
 fn gif_size(w: u32, h: u32) -> (u32, u32) {

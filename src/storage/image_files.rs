@@ -60,26 +60,10 @@ pub fn encode_png(image: &RgbImage, text: &PngText) -> Result<Vec<u8>, StorageEr
 }
 
 /// Save to exactly `path` (a "Save as…" target the user chose, which may
-/// replace an existing file, as save dialogs confirm). The new content is
-/// written beside it first and renamed over it, so a crash never leaves a
-/// truncated file.
+/// replace an existing file, as save dialogs confirm), crash-safely.
 pub fn save_png_to(path: &Path, image: &RgbImage, text: &PngText) -> Result<(), StorageError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let stem = format!(
-        ".{}.saving",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    );
-    let temp = save_png_as(dir, &stem, image, text)?;
-    std::fs::rename(&temp, path).map_err(|source| {
-        let _ = std::fs::remove_file(&temp);
-        StorageError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
+    let encoded = encode_png(image, text)?;
+    super::atomic::replace_file(path, |w| w.write_all(&encoded))
 }
 
 #[cfg(test)]
