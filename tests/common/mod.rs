@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod studio;
+
 use std::path::{Path, PathBuf};
 
 use candle_nn::VarBuilder;
