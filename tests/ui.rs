@@ -8,6 +8,7 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
 use latent_studio::ui::settings::Settings;
+use latent_studio::ui::state::TimelineView;
 
 use common::studio::*;
 use common::{tiny_model, Family};
@@ -335,4 +336,38 @@ impl eframe::Storage for MemoryStorage {
         self.0.remove(key);
     }
     fn flush(&mut self) {}
+}
+
+#[test]
+fn looking_at_an_earlier_result_during_a_run_is_not_interrupted() {
+    let (_m, model) = tiny_model(Family::Sd1);
+    let fav = tempfile::tempdir().unwrap();
+    let mut s = settings_for(&model, fav.path());
+    s.prompt = "a batch".into();
+    s.batch = 2;
+    s.steps = 20;
+    s.size = Some((256, 256));
+    let mut h = studio(s, None);
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait_for(&mut h, "the first image, the second running", |h| {
+        let st = &h.state().studio;
+        st.gallery.len() == 1 && st.live.as_ref().is_some_and(|l| l.step >= 1)
+    });
+    assert!(matches!(h.state().studio.timeline(), TimelineView::Live(_)));
+    h.get_by_label("Image 1, seed 42").click();
+    h.run_steps(2);
+    assert!(matches!(h.state().studio.timeline(), TimelineView::Item(_)));
+    assert!(h.query_by_label("Show the running image").is_some());
+    wait_for(&mut h, "the second image", |h| {
+        h.state().studio.gallery.len() == 2
+    });
+    assert_eq!(
+        h.state().studio.selected,
+        Some(0),
+        "still looking at the first"
+    );
+    // Generate again follows the new run.
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    h.step();
+    assert!(h.state().studio.follow_live);
 }

@@ -23,6 +23,8 @@ pub enum Action {
     StepTimeline(isize),
     /// Show timeline frame `index` on the canvas (`None`: the image itself).
     Scrub(Option<usize>),
+    /// Show the running job on the canvas again.
+    FollowLive,
     /// Star / unstar gallery item `index` (starring saves it).
     ToggleStar(usize),
     /// Save the shown image to the favorites folder (Ctrl+S).

@@ -28,6 +28,9 @@ pub struct Studio {
     pub gallery: Vec<GalleryItem>,
     /// The gallery item shown large.
     pub selected: Option<usize>,
+    /// Show the running job on the canvas (off while the person looks at
+    /// earlier results during a run; Generate turns it back on).
+    pub follow_live: bool,
     /// Timeline frame shown on the canvas instead of the image (hover/scrub
     /// or arrow keys); an index into the shown timeline.
     pub scrub: Option<usize>,
@@ -244,6 +247,7 @@ impl Studio {
             live: None,
             gallery: Vec::new(),
             selected: None,
+            follow_live: true,
             scrub: None,
             hover_frame: None,
             start: None,
@@ -272,7 +276,7 @@ impl Studio {
     /// and nothing is selected after it, else the selected image's.
     pub fn timeline(&self) -> TimelineView<'_> {
         match (&self.live, self.selected_item()) {
-            (Some(live), _) if live.total > 0 => TimelineView::Live(live),
+            (Some(live), _) if live.total > 0 && self.follow_live => TimelineView::Live(live),
             (_, Some(item)) => TimelineView::Item(item),
             _ => TimelineView::Empty,
         }
@@ -287,6 +291,7 @@ impl Studio {
         let current = self.selected.map_or(last, |i| i as isize);
         self.selected = Some((current + delta).clamp(0, last) as usize);
         self.scrub = None;
+        self.follow_live = self.live.is_none();
     }
 
     /// Move the timeline scrub position by `delta` frames (leaving it at

@@ -26,7 +26,10 @@ impl StudioApp {
             | Action::LibraryReveal(_)
             | Action::LibraryUnstar(_)
             | Action::LibraryDelete(_)) => self.perform_library(library),
-            Action::Generate => self.generate(),
+            Action::Generate => {
+                self.studio.follow_live = true;
+                self.generate();
+            }
             Action::CancelRunning => {
                 if let Some(live) = &self.studio.live {
                     self.engine.cancel(live.job);
@@ -43,11 +46,17 @@ impl StudioApp {
                 if i < self.studio.gallery.len() {
                     self.studio.selected = Some(i);
                     self.studio.scrub = None;
+                    // Looking at a result during a run: stay on it.
+                    self.studio.follow_live = self.studio.live.is_none();
                 }
             }
             Action::StepGallery(d) => self.studio.step_gallery(d),
             Action::StepTimeline(d) => self.studio.step_timeline(d),
             Action::Scrub(i) => self.studio.scrub = i,
+            Action::FollowLive => {
+                self.studio.follow_live = true;
+                self.studio.scrub = None;
+            }
             Action::ToggleStar(i) => self.toggle_star(i),
             Action::SaveCurrent => {
                 if let Some(i) = self.studio.selected {

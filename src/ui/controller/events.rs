@@ -62,8 +62,11 @@ impl StudioApp {
                 self.prepare_item_textures(&item);
                 self.keep_in_history(&item);
                 self.studio.gallery.push(item);
-                self.studio.selected = Some(self.studio.gallery.len() - 1);
-                self.studio.scrub = None;
+                // A person browsing earlier results is not pulled away.
+                if self.studio.follow_live {
+                    self.studio.selected = Some(self.studio.gallery.len() - 1);
+                    self.studio.scrub = None;
+                }
             }
             Event::Cancelled { job } => {
                 if self.studio.live.as_ref().is_some_and(|l| l.job == job) {

@@ -13,7 +13,15 @@ pub fn show(
     actions: &mut Vec<Action>,
 ) {
     progress(ui, studio);
-    if let Some(i) = studio.selected.filter(|_| studio.live.is_none()) {
+    if studio.live.is_some() && !studio.follow_live {
+        let live = ui
+            .button("Show the running image")
+            .on_hover_text("Back to the live preview of the job in progress");
+        if live.clicked() {
+            actions.push(Action::FollowLive);
+        }
+    }
+    if let (Some(i), TimelineView::Item(_)) = (studio.selected, studio.timeline()) {
         result_bar(ui, studio, i, actions);
     }
     let view = studio.timeline();
