@@ -234,8 +234,8 @@ pub struct TokenCount {
     pub prompt: Option<(usize, usize)>,
     /// Same for the negative prompt.
     pub negative: Option<(usize, usize)>,
-    /// The texts these counts are for.
-    pub counted: (String, String),
+    /// The texts these counts are for (`None`: not counted yet).
+    pub counted: (Option<String>, Option<String>),
 }
 
 impl Studio {

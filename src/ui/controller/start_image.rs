@@ -22,19 +22,20 @@ impl StudioApp {
         };
         let s = &self.studio.settings;
         let tokens = &mut self.studio.tokens;
-        if tokens.counted.0 != s.prompt || tokens.prompt.is_none() {
+        // Only when the text changed: typing costs one tokenization, idle frames none.
+        if tokens.counted.0.as_deref() != Some(s.prompt.as_str()) {
             tokens.prompt = tokenizer
                 .chunks(&s.prompt)
                 .ok()
                 .map(|t| (t.token_count, t.chunks.len()));
-            tokens.counted.0 = s.prompt.clone();
+            tokens.counted.0 = Some(s.prompt.clone());
         }
-        if tokens.counted.1 != s.negative_prompt || tokens.negative.is_none() {
+        if tokens.counted.1.as_deref() != Some(s.negative_prompt.as_str()) {
             tokens.negative = tokenizer
                 .chunks(&s.negative_prompt)
                 .ok()
                 .map(|t| (t.token_count, t.chunks.len()));
-            tokens.counted.1 = s.negative_prompt.clone();
+            tokens.counted.1 = Some(s.negative_prompt.clone());
         }
     }
 
