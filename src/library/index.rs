@@ -125,6 +125,12 @@ impl Index {
         })
     }
 
+    /// Index another favorites folder from now on. Rows of the old folder
+    /// stay (their files still exist) until they are deleted.
+    pub fn set_favorites_dir(&mut self, dir: PathBuf) {
+        self.favorites_dir = dir;
+    }
+
     /// Bring the index in line with the folders: index new PNGs, drop rows
     /// of vanished files, remove stale temporaries, enforce the history cap.
     pub fn sync(&mut self) -> Result<SyncReport, IndexError> {

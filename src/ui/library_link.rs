@@ -39,6 +39,8 @@ pub enum LibraryRequest {
     Delete(i64),
     /// Move a favorite back into history.
     Unstar(i64),
+    /// The favorites folder changed: index that one from now on.
+    SetFavorites(PathBuf),
 }
 
 /// What the library answers.
@@ -162,6 +164,13 @@ fn handle(
             Ok(()) => Some(LibraryEvent::Changed),
             Err(e) => failed(&e),
         },
+        LibraryRequest::SetFavorites(dir) => {
+            index.set_favorites_dir(dir);
+            match index.sync() {
+                Ok(_) => Some(LibraryEvent::Changed),
+                Err(e) => failed(&e),
+            }
+        }
         LibraryRequest::Unstar(id) => match unstar(index, history, id) {
             Ok(()) => Some(LibraryEvent::Changed),
             Err(e) => failed(&e),

@@ -171,7 +171,10 @@ impl StudioApp {
             }
             DialogPurpose::FavoritesDir => {
                 self.studio.settings.favorites_dir = Some(path.clone());
-                self.studio.favorites_dir = path;
+                self.studio.favorites_dir = path.clone();
+                if let Some(link) = &self.library {
+                    link.send(crate::ui::library_link::LibraryRequest::SetFavorites(path));
+                }
             }
         }
     }
