@@ -228,3 +228,17 @@ fn a_save_killed_midway_leaves_no_visible_partial_file() {
     index.sync().unwrap();
     assert_eq!(index.len().unwrap(), visible.len());
 }
+
+#[test]
+fn a_new_favorites_folder_is_indexed_after_the_switch() {
+    let f = fixture();
+    let mut index = f.open(u64::MAX);
+    index.sync().unwrap();
+    let elsewhere = f.favorites.parent().unwrap().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    write_image(&elsewhere, "new", "in the new folder", 16);
+    assert_eq!(index.sync().unwrap().added, 0, "not watched yet");
+    index.set_favorites_dir(elsewhere);
+    assert_eq!(index.sync().unwrap().added, 1);
+    assert_eq!(index.search("new folder", true, 10, 0).unwrap().len(), 1);
+}
