@@ -133,6 +133,9 @@ pub struct ModelFiles {
     pub preview_decoder: Option<ComponentFiles>,
 }
 
+/// Weight file names diffusers and transformers write, in order of preference.
+const WEIGHT_NAMES: [&str; 2] = ["diffusion_pytorch_model", "model"];
+
 impl ModelFiles {
     /// For a hub model, the commit its snapshot folder is named after
     /// (`…/snapshots/<commit>/`); `None` for other folders.
@@ -149,12 +152,7 @@ impl ModelFiles {
             })
             .flatten()
     }
-}
 
-/// Weight file names diffusers and transformers write, in order of preference.
-const WEIGHT_NAMES: [&str; 2] = ["diffusion_pytorch_model", "model"];
-
-impl ModelFiles {
     /// Resolve a source. `prefer_fp16` picks `.fp16.safetensors` variants when
     /// both exist (on devices that compute in f16; the download is half the size).
     pub fn resolve(source: &ModelSource, prefer_fp16: bool) -> Result<Self> {

@@ -65,28 +65,8 @@ impl StudioApp {
                     }
                 }
             }
-            Action::SaveAs(i) => {
-                if let Some(item) = self.studio.gallery.get(i) {
-                    let p = &item.result.params;
-                    let name = format!(
-                        "{}.png",
-                        image_stem(&p.prompt, p.seed, chrono::Local::now())
-                    );
-                    self.background
-                        .dialog(DialogPurpose::SaveAs(item.id), Some(name));
-                }
-            }
-            Action::ExportGif(i) => {
-                if let Some(item) = self.studio.gallery.get(i) {
-                    let p = &item.result.params;
-                    let name = format!(
-                        "{}_emergence.gif",
-                        image_stem(&p.prompt, p.seed, chrono::Local::now())
-                    );
-                    self.background
-                        .dialog(DialogPurpose::ExportGif(item.id), Some(name));
-                }
-            }
+            Action::SaveAs(i) => self.save_dialog(i, DialogPurpose::SaveAs, ".png"),
+            Action::ExportGif(i) => self.save_dialog(i, DialogPurpose::ExportGif, "_emergence.gif"),
             Action::UseSettings(i) => {
                 if let Some(item) = self.studio.gallery.get(i) {
                     let result = item.result.clone();
@@ -145,6 +125,16 @@ impl StudioApp {
             Action::ChooseFavoritesDir => self.background.dialog(DialogPurpose::FavoritesDir, None),
         }
         ctx.request_repaint();
+    }
+
+    /// A save dialog for gallery item `i`, suggesting its date_prompt_seed name.
+    fn save_dialog(&self, i: usize, purpose: fn(u64) -> DialogPurpose, suffix: &str) {
+        if let Some(item) = self.studio.gallery.get(i) {
+            let p = &item.result.params;
+            let stem = image_stem(&p.prompt, p.seed, chrono::Local::now());
+            self.background
+                .dialog(purpose(item.id), Some(format!("{stem}{suffix}")));
+        }
     }
 
     pub(super) fn generate(&mut self) {

@@ -23,20 +23,21 @@ impl StudioApp {
         let s = &self.studio.settings;
         let tokens = &mut self.studio.tokens;
         // Only when the text changed: typing costs one tokenization, idle frames none.
-        if tokens.counted.0.as_deref() != Some(s.prompt.as_str()) {
-            tokens.prompt = tokenizer
-                .chunks(&s.prompt)
-                .ok()
-                .map(|t| (t.token_count, t.chunks.len()));
-            tokens.counted.0 = Some(s.prompt.clone());
-        }
-        if tokens.counted.1.as_deref() != Some(s.negative_prompt.as_str()) {
-            tokens.negative = tokenizer
-                .chunks(&s.negative_prompt)
-                .ok()
-                .map(|t| (t.token_count, t.chunks.len()));
-            tokens.counted.1 = Some(s.negative_prompt.clone());
-        }
+        let count = |text: &str, counted: &mut Option<String>, out: &mut Option<(usize, usize)>| {
+            if counted.as_deref() != Some(text) {
+                *out = tokenizer
+                    .chunks(text)
+                    .ok()
+                    .map(|t| (t.token_count, t.chunks.len()));
+                *counted = Some(text.to_string());
+            }
+        };
+        count(&s.prompt, &mut tokens.counted.0, &mut tokens.prompt);
+        count(
+            &s.negative_prompt,
+            &mut tokens.counted.1,
+            &mut tokens.negative,
+        );
     }
 
     /// Keep the decay lens in step with the settings: ask the engine for a
