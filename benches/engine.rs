@@ -9,6 +9,22 @@
 //! stage runs in its own process so its peak RSS is its own. Runs per stage:
 //! `LATENT_BENCH_RUNS` (default 3; the first run is a warm-up and not counted
 //! when more than one run is made).
+//!
+//! Stages: `load` (U-Net alone), `text`, `unet256`, `unet512`, `vae512`,
+//! `preview`, `taesd512`, `pipeline512`, and the whole-model loads through
+//! `StableDiffusion::load`:
+//!
+//! - `load-cold` / `load-warm`: the diffusers folder, with the folder's files
+//!   evicted from the OS page cache before every run (cold, Linux only) or
+//!   left cached (warm);
+//! - `ckpt-cold` / `ckpt-warm`: the same model as one single-file checkpoint
+//!   in the original LDM layout, written once from the folder next to it
+//!   (`<dir minus "-diffusers">-single.safetensors`, 4.2 GB; only when a
+//!   `ckpt-` stage runs).
+//!
+//! The load stages also report "RSS after load": VmRSS right after the first
+//! load of the process, with the model alive (other stages show "–"). Notes
+//! the stages print (page-cache eviction, RSS breakdown) follow the table.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,7 +58,37 @@ const STAGES: &[(&str, &str)] = &[
         "pipeline512",
         "whole job: load, 1 step 512² CFG, VAE decode",
     ),
+    (
+        "load-cold",
+        "load whole model, diffusers folder, cold cache",
+    ),
+    (
+        "load-warm",
+        "load whole model, diffusers folder, warm cache",
+    ),
+    (
+        "ckpt-cold",
+        "load whole model, single-file checkpoint, cold cache",
+    ),
+    (
+        "ckpt-warm",
+        "load whole model, single-file checkpoint, warm cache",
+    ),
 ];
+
+/// The test-side diffusers → LDM converter (`tests/common/ldm.rs`), reused to
+/// write the single-file checkpoint. It names `super::Family`.
+#[path = "../tests/common/ldm.rs"]
+mod ldm;
+
+/// Which pipeline layout `ldm::write_checkpoint` writes (only `Sd1` here).
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Sd1,
+    Sd2,
+    Sdxl,
+}
 
 fn unet_config() -> serde_json::Value {
     json!({
@@ -142,14 +188,144 @@ fn ensure_weights(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
+/// The single-file checkpoint next to the diffusers folder `dir`.
+fn checkpoint_path(dir: &Path) -> PathBuf {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("bench");
+    let stem = name.strip_suffix("-diffusers").unwrap_or(name);
+    dir.with_file_name(format!("{stem}-single.safetensors"))
+}
+
+fn ensure_checkpoint(dir: &Path) -> anyhow::Result<()> {
+    let out = checkpoint_path(dir);
+    if out.exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "writing {} from {} as one LDM-layout checkpoint (once)",
+        out.display(),
+        dir.display()
+    );
+    // Written under another name and renamed, so an interrupted write is
+    // never taken for a checkpoint.
+    let partial = out.with_extension("partial");
+    ldm::write_checkpoint(dir, Family::Sd1, &partial);
+    std::fs::rename(&partial, &out)?;
+    Ok(())
+}
+
+/// A `kB` field of a `/proc` file (`VmHWM:`, `Cached:`…) in MiB; NaN where
+/// there is no such file (not Linux) or field.
+fn proc_field_mib(file: &str, field: &str) -> f64 {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn status_mib(field: &str) -> f64 {
+    proc_field_mib("/proc/self/status", field)
+}
+
+fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Every regular file at or under `path`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        files.extend(files_under(&entry?.path())?);
+    }
+    Ok(files)
+}
+
+/// Drop the files at or under `path` from the OS page cache, so that the next
+/// read comes from disk.
+///
+/// This is how to get a cold read without root (`echo 1 >
+/// /proc/sys/vm/drop_caches` needs it and empties the whole machine's cache):
+/// `posix_fadvise(POSIX_FADV_DONTNEED)` on a file we can open asks the kernel
+/// to drop that file's clean, unmapped pages. Dirty pages are skipped, hence
+/// the `fsync` first (the checkpoint may have just been written), and so are
+/// pages some process still maps — this process drops its model (and so its
+/// mappings) before evicting again. Printed: the machine's `Cached:` before
+/// and after, the evidence that it worked.
+#[cfg(target_os = "linux")]
+fn evict_from_page_cache(path: &Path) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let cached = || proc_field_mib("/proc/meminfo", "Cached:");
+    let before = cached();
+    let mut bytes = 0u64;
+    for file in files_under(path)? {
+        let f = std::fs::File::open(&file)?;
+        f.sync_data()?;
+        bytes += f.metadata()?.len();
+        // SAFETY: a plain syscall on a descriptor we own for the whole call.
+        let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        if rc != 0 {
+            anyhow::bail!(
+                "posix_fadvise({}): {}",
+                file.display(),
+                std::io::Error::from_raw_os_error(rc)
+            );
+        }
+    }
+    eprintln!(
+        "  evicted {:.0} MiB of files: page cache (Cached:) {:.0} → {:.0} MiB",
+        bytes as f64 / 1048576.0,
+        before,
+        cached()
+    );
+    Ok(())
+}
+
+/// macOS has no `posix_fadvise` (there `purge`, as root, empties the cache).
+#[cfg(not(target_os = "linux"))]
+fn evict_from_page_cache(_path: &Path) -> anyhow::Result<()> {
+    anyhow::bail!("cold-cache stages need Linux (posix_fadvise)")
+}
+
+/// Time `runs` whole-model loads (dropping the first when there are several),
+/// evicting `evict` from the page cache before each when given (outside the
+/// timing). Also returns VmRSS right after the first load, model alive.
+fn time_loads(
+    runs: usize,
+    evict: Option<&Path>,
+    mut load: impl FnMut() -> anyhow::Result<StableDiffusion>,
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let mut times = Vec::with_capacity(runs);
+    let mut rss_after_first = f64::NAN;
+    for run in 0..runs {
+        if let Some(path) = evict {
+            evict_from_page_cache(path)?;
+        }
+        let t = Instant::now();
+        let model = load()?;
+        times.push(t.elapsed().as_secs_f64());
+        let rss = status_mib("VmRSS:");
+        eprintln!(
+            "  run {}: {:.2} s, after load VmRSS {rss:.0} MiB (RssAnon {:.0}, RssFile {:.0})",
+            run + 1,
+            times[run],
+            status_mib("RssAnon:"),
+            status_mib("RssFile:")
+        );
+        if run == 0 {
+            rss_after_first = rss;
+        }
+        drop(model);
+    }
+    if times.len() > 1 {
+        times.remove(0);
+    }
+    Ok((times, rss_after_first))
 }
 
 fn time_runs(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Vec<f64>> {
@@ -173,6 +349,8 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
         let vb = WeightSet::open(&[dir.join(UNET)])?.var_builder(DType::F32, &dev);
         Ok(UNet2DConditionModel::new(vb, &cfg)?)
     };
+    // VmRSS after load, for the whole-model load stages only.
+    let mut rss_after = None;
     let times = match stage {
         "load" => time_runs(runs, || load_unet().map(drop))?,
         "text" => {
@@ -253,10 +431,27 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
             .map(|t| t / 100.0)
             .collect()
         }
+        "load-cold" | "load-warm" | "ckpt-cold" | "ckpt-warm" => {
+            let (kind, cache) = stage.split_once('-').expect("stage names have a dash");
+            let (source, path) = if kind == "load" {
+                (ModelSource::Folder(dir.to_path_buf()), dir.to_path_buf())
+            } else {
+                let path = checkpoint_path(dir);
+                (ModelSource::Checkpoint(path.clone()), path)
+            };
+            let evict = (cache == "cold").then_some(path.as_path());
+            let (times, rss) = time_loads(runs, evict, || {
+                let files = ModelFiles::resolve(&source, false)?;
+                Ok(StableDiffusion::load(files, &dev, &mut |_, _| {})?)
+            })?;
+            rss_after = Some(rss);
+            times
+        }
         other => anyhow::bail!("unknown stage {other}"),
     };
     let list: Vec<String> = times.iter().map(|t| format!("{t}")).collect();
-    println!("RESULT {} | {}", list.join(" "), peak_rss_mib());
+    let rss_after = rss_after.map_or(String::new(), |r| format!(" | {r}"));
+    println!("RESULT {} | {}{rss_after}", list.join(" "), peak_rss_mib());
     Ok(())
 }
 
@@ -284,14 +479,19 @@ fn main() -> anyhow::Result<()> {
         return run_stage(&stage, &dir, runs);
     }
     ensure_weights(&dir)?;
+    let selected: Vec<&(&str, &str)> = STAGES
+        .iter()
+        .filter(|(stage, _)| args.is_empty() || args.iter().any(|a| a == stage))
+        .collect();
+    if selected.iter().any(|(stage, _)| stage.starts_with("ckpt-")) {
+        ensure_checkpoint(&dir)?;
+    }
     let threads = candle_core::utils::get_num_threads();
     println!("SD1.5-shaped random weights, f32, CPU, {threads} threads, {runs} runs (first is warm-up)\n");
-    println!("| stage | what | median | min | max | peak RSS |");
-    println!("|---|---|---|---|---|---|");
-    for (stage, what) in STAGES {
-        if !args.is_empty() && !args.iter().any(|a| a == stage) {
-            continue;
-        }
+    println!("| stage | what | median | min | max | peak RSS | RSS after load |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut notes = Vec::new();
+    for (stage, what) in selected {
         let out = Command::new(std::env::current_exe()?)
             .env("LATENT_BENCH_STAGE", stage)
             .output()?;
@@ -303,7 +503,17 @@ fn main() -> anyhow::Result<()> {
             );
             continue;
         };
-        let (times, rss) = line.split_once(" | ").unwrap_or((line, "nan"));
+        // `times | peak RSS [| RSS after load]`
+        let mut fields = line.split(" | ");
+        let times = fields.next().unwrap_or_default();
+        let rss = fields.next().unwrap_or("nan");
+        let rss_after = fields.next().and_then(|r| r.trim().parse::<f64>().ok());
+        notes.extend(
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| l.starts_with("  "))
+                .map(|l| format!("{stage}:{l}")),
+        );
         let times: Vec<f64> = times
             .split_whitespace()
             .filter_map(|t| t.parse().ok())
@@ -320,12 +530,16 @@ fn main() -> anyhow::Result<()> {
             .fold((f64::MAX, f64::MIN), |(a, b), &t| (a.min(t), b.max(t)));
         let rss: f64 = rss.trim().parse().unwrap_or(f64::NAN);
         println!(
-            "| {stage} | {what} | {} | {} | {} | {:.0} MiB |",
+            "| {stage} | {what} | {} | {} | {} | {:.0} MiB | {} |",
             fmt(median(times.clone())),
             fmt(lo),
             fmt(hi),
-            rss
+            rss,
+            rss_after.map_or("–".to_string(), |r| format!("{r:.0} MiB"))
         );
+    }
+    if !notes.is_empty() {
+        println!("\n{}", notes.join("\n"));
     }
     Ok(())
 }

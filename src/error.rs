@@ -65,6 +65,10 @@ pub enum Error {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 
+    /// A hub download failed (network, authorization, verification, disk space, ...).
+    #[error(transparent)]
+    Download(#[from] crate::models::download::DownloadError),
+
     /// File system errors with the path involved.
     #[error("{path}: {source}")]
     Io {

@@ -180,3 +180,71 @@ fn taesd_previews_on_request() {
     let step = image::open(previews.join("step-002.png")).unwrap();
     assert_eq!((step.width(), step.height()), (64, 64));
 }
+
+#[test]
+fn models_list_shows_the_catalog_and_add_links_a_checkpoint() {
+    let (tmp, _) = tiny_model(Family::Sd1);
+    let data = tmp.path().join("data");
+    let list = cli()
+        .env("XDG_DATA_HOME", &data)
+        .args(["models", "list"])
+        .output()
+        .unwrap();
+    assert!(list.status.success());
+    let text = String::from_utf8_lossy(&list.stdout);
+    for id in [
+        "sd-turbo",
+        "sdxl-turbo",
+        "sd15",
+        "sd21",
+        "sdxl",
+        "taesd",
+        "taesdxl",
+    ] {
+        assert!(text.contains(id), "{id} missing from\n{text}");
+    }
+    assert!(
+        text.contains("CreativeML Open RAIL-M") && text.contains("4.3 GB"),
+        "{text}"
+    );
+
+    // A checkpoint in LDM layout, added to the models folder, is listed.
+    let root = common::write_tiny_model_shaped(&tmp.path().join("d"), Family::Sdxl, true);
+    let ckpt = tmp.path().join("tiny-xl.safetensors");
+    common::ldm::write_checkpoint(&root, Family::Sdxl, &ckpt);
+    let add = cli()
+        .env("XDG_DATA_HOME", &data)
+        .args(["models", "add"])
+        .arg(&ckpt)
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    assert!(String::from_utf8_lossy(&add.stdout).contains("SDXL single-file checkpoint"));
+    let list = cli()
+        .env("XDG_DATA_HOME", &data)
+        .args(["models", "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains("tiny-xl"));
+
+    // A pickle file is refused with the reason; an unknown id names the fix.
+    let pickle = tmp.path().join("old.ckpt");
+    std::fs::write(&pickle, b"not really").unwrap();
+    let add = cli()
+        .env("XDG_DATA_HOME", &data)
+        .args(["models", "add"])
+        .arg(&pickle)
+        .output()
+        .unwrap();
+    assert!(!add.status.success());
+    assert!(String::from_utf8_lossy(&add.stderr).contains("arbitrary code"));
+    let dl = cli()
+        .args(["models", "download", "no-such-model"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&dl.stderr).contains("models list"));
+}

@@ -19,7 +19,8 @@ use latent_studio::storage::image_files::save_png_to;
 /// Arguments of `generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// A diffusers model folder or a Hugging Face repo id (default: an installed model).
+    /// A catalog id (`latent-studio models list`), a Hugging Face repo id, a
+    /// diffusers folder or a .safetensors checkpoint (default: an installed model).
     #[arg(long)]
     pub model: Option<String>,
     /// What to draw.
@@ -121,18 +122,27 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     });
 
     let mut stderr = std::io::stderr();
+    // A download reports ~10 times a second; a line every 2 s is enough here.
+    let mut last_download_line: Option<std::time::Instant> = None;
     for event in engine.events().iter() {
         if event.job() != Some(job) {
             continue;
         }
         match event {
+            Event::ModelLoading { what, .. }
+                if what.starts_with("downloading")
+                    && last_download_line.is_some_and(|t| t.elapsed().as_secs() < 2) => {}
             Event::ModelLoading { what, progress, .. } => {
-                if progress >= 1.0 {
+                if what.starts_with("downloading") {
+                    last_download_line = Some(std::time::Instant::now());
+                    let _ = writeln!(stderr, "{what}");
+                } else if progress >= 1.0 {
                     let _ = writeln!(stderr, "model loaded");
                 } else {
                     let _ = writeln!(stderr, "loading {what} ({:.0}%)", progress * 100.0);
                 }
             }
+            Event::Download { .. } => {}
             Event::Started { total_steps, .. } => {
                 let _ = writeln!(stderr, "denoising {total_steps} steps");
             }

@@ -1,6 +1,7 @@
 //! The command line: the same engine as the window, headless.
 
 mod generate;
+mod models;
 mod window;
 
 use std::process::ExitCode;
@@ -24,7 +25,7 @@ pub struct Cli {
 /// Options of the studio window.
 #[derive(Debug, clap::Args)]
 pub struct WindowArgs {
-    /// Model to select at start (folder or hub repo id).
+    /// Model to select at start (catalog id, hub repo id, folder or .safetensors file).
     #[arg(long, global = false)]
     pub model: Option<String>,
     /// Fill in this prompt and start generating at once (demos, screenshots).
@@ -57,6 +58,9 @@ pub enum CliCommand {
         /// The image file.
         file: std::path::PathBuf,
     },
+    /// Find, download and add models.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
 
 /// Parse arguments and run; errors become one line on stderr and exit code 1.
@@ -66,6 +70,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(CliCommand::Generate(args)) => generate::run(args),
         Some(CliCommand::Info { file }) => info(&file),
+        Some(CliCommand::Models(command)) => models::run(command),
         None => window::run(cli.window),
     };
     match result {

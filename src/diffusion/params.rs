@@ -63,10 +63,22 @@ impl Default for GenerationParams {
 }
 
 impl GenerationParams {
-    /// The defaults for a model: distilled ones (Turbo, LCM) take 2 steps
-    /// without guidance, the others 20 steps at CFG 7.
+    /// The defaults for a model: a catalog model's own (see
+    /// [`crate::models::catalog`]); otherwise distilled ones (Turbo, LCM) take
+    /// 2 steps without guidance, the others 20 steps at CFG 7.
     pub fn defaults_for(model: &ModelSource) -> Self {
-        if model.is_distilled() {
+        let catalog = match model {
+            ModelSource::Hub(repo) => crate::models::catalog::for_repo(repo),
+            _ => None,
+        };
+        if let Some(d) = catalog.and_then(|e| e.defaults) {
+            Self {
+                steps: d.steps,
+                cfg_scale: d.cfg_scale,
+                sampler: d.sampler,
+                ..Self::default()
+            }
+        } else if model.is_distilled() {
             Self {
                 steps: 2,
                 cfg_scale: 0.0,

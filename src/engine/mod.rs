@@ -4,10 +4,13 @@
 //! Nothing here blocks the caller: submitting, cancelling and reading events
 //! are channel operations. Cancellation is seen by the worker between steps.
 
+mod downloads;
 mod protocol;
 mod worker;
 
-pub use protocol::{Command, EncodeRequest, Event, JobId, JobRequest, JobResult, StartImage};
+pub use protocol::{
+    Command, DownloadUpdate, EncodeRequest, Event, JobId, JobRequest, JobResult, StartImage,
+};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use candle_core::Device;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::diffusion::preview::PreviewMode;
+pub use worker::download_label;
 use worker::{EventSink, Shared, Worker};
 
 /// How to start the engine.
@@ -62,6 +66,7 @@ pub struct Engine {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     next_id: AtomicU64,
+    downloads: Arc<downloads::Downloads>,
 }
 
 impl Engine {
@@ -77,6 +82,7 @@ impl Engine {
             shared,
             thread: Some(thread),
             next_id: AtomicU64::new(1),
+            downloads: Arc::default(),
         })
     }
 
@@ -102,8 +108,32 @@ impl Engine {
         id
     }
 
-    /// Cancel a queued or running job; a running one stops after its current step.
+    /// Whether the engine computes in f16 (GPUs): then fp16 weight variants,
+    /// half the download, are the ones to fetch.
+    pub fn computes_in_f16(&self) -> bool {
+        crate::models::stable_diffusion::StableDiffusion::dtype_for(&self.options.device)
+            == candle_core::DType::F16
+    }
+
+    /// Fetch model files into the Hugging Face cache, beside the jobs.
+    /// Progress and the outcome arrive as [`Event::Download`]; [`Self::cancel`]
+    /// stops it (the partial file is kept, and the next try resumes it).
+    pub fn download(&self, request: crate::models::download::DownloadRequest) -> JobId {
+        let id = JobId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let sink = EventSink {
+            tx: self.events_tx.clone(),
+            notify: self.options.notify.clone(),
+        };
+        self.downloads.start(id, request, sink);
+        id
+    }
+
+    /// Cancel a queued or running job (a running one stops after its current
+    /// step), or a download (between two chunks).
     pub fn cancel(&self, job: JobId) {
+        if self.downloads.cancel(job) {
+            return;
+        }
         if let Ok(mut set) = self.shared.cancelled.lock() {
             set.insert(job);
         }

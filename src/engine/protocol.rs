@@ -10,6 +10,7 @@ use crate::diffusion::decay::StartLatent;
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::PreviewImage;
 use crate::diffusion::schedulers::SchedulerConfig;
+use crate::models::download::DownloadProgress;
 use crate::models::files::ModelSource;
 
 /// Identifies a job for its whole life; assigned by [`super::Engine::submit`].
@@ -150,11 +151,36 @@ pub enum Event {
         /// A one-line message for the person.
         error: String,
     },
+    /// A model download ([`super::Engine::download`]) moved on.
+    Download {
+        /// The download.
+        job: JobId,
+        /// What happened.
+        update: DownloadUpdate,
+    },
     /// The worker thread died (a bug); [`super::Engine::restart`] brings it back.
     WorkerDied {
         /// What it died of.
         message: String,
     },
+}
+
+/// How a model download is going.
+#[derive(Debug, Clone)]
+pub enum DownloadUpdate {
+    /// Bytes arrived.
+    Progress(DownloadProgress),
+    /// Every file is in the hub cache.
+    Finished {
+        /// The snapshot folder holding the files.
+        snapshot: PathBuf,
+        /// Bytes that came over the network (0 when all were cached).
+        fetched_bytes: u64,
+    },
+    /// It stopped with this message (partial files are kept for a resume).
+    Failed(String),
+    /// Cancelled by the user (partial files are kept for a resume).
+    Cancelled,
 }
 
 impl Event {
@@ -167,6 +193,7 @@ impl Event {
             | Event::Finished { job, .. }
             | Event::StartEncoded { job, .. }
             | Event::Cancelled { job }
+            | Event::Download { job, .. }
             | Event::Failed { job, .. } => Some(*job),
             Event::WorkerDied { .. } => None,
         }

@@ -37,7 +37,7 @@ impl Shared {
             .unwrap_or(false)
     }
 
-    fn is_cancelled(&self, job: JobId) -> bool {
+    pub(crate) fn is_cancelled(&self, job: JobId) -> bool {
         self.shutdown.load(Ordering::Relaxed)
             || self
                 .cancelled
@@ -166,10 +166,26 @@ impl Worker {
             })
         };
         progress("model files", 0.0);
-        let mut files = ModelFiles::resolve(
+        // A hub model not in the cache yet is downloaded here, reported as
+        // loading progress; cancelling the job stops the download.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let shared = self.shared.clone();
+        let mut on_download = |p: &crate::models::download::DownloadProgress| {
+            if shared.is_cancelled(job) {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            progress(&download_label(p), 0.0);
+        };
+        let mut files = ModelFiles::resolve_with(
             source,
             StableDiffusion::dtype_for(&self.device) != candle_core::DType::F32,
-        )?;
+            &stop,
+            &mut on_download,
+        )
+        .map_err(|e| match e {
+            Error::Download(crate::models::download::DownloadError::Cancelled) => Error::Cancelled,
+            e => e,
+        })?;
         if !self.previews.wants_taesd(&self.device) {
             files.preview_decoder = None;
         }
@@ -285,4 +301,28 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     } else {
         "unknown panic".into()
     }
+}
+
+/// One line on a download: "downloading unet/… · 1.2 GB of 3.4 GB · 20 MB/s · 2 min left".
+pub fn download_label(p: &crate::models::download::DownloadProgress) -> String {
+    use crate::models::download::format_bytes;
+    let mut label = format!(
+        "downloading {} · {} of {}",
+        p.file,
+        format_bytes(p.done),
+        format_bytes(p.total)
+    );
+    if p.bytes_per_sec > 0.0 {
+        label.push_str(&format!(" · {}/s", format_bytes(p.bytes_per_sec as u64)));
+    }
+    if let Some(eta) = p.eta {
+        let secs = eta.as_secs();
+        let left = match secs {
+            0..=59 => format!("{secs} s"),
+            60..=3599 => format!("{} min", secs.div_ceil(60)),
+            _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+        };
+        label.push_str(&format!(" · {left} left"));
+    }
+    label
 }

@@ -7,10 +7,12 @@
 //! and `.safetensors` weights.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::models::stable_diffusion::ModelFamily;
 
 /// Where a model comes from, as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -19,13 +21,29 @@ pub enum ModelSource {
     Folder(PathBuf),
     /// A hub repository id such as `stabilityai/sd-turbo`.
     Hub(String),
+    /// A single-file checkpoint (`.safetensors` in the LDM key layout).
+    Checkpoint(PathBuf),
 }
 
 impl ModelSource {
-    /// Interpret a `--model` argument: an existing path is a folder, a string
-    /// of the form `owner/name` that is not a path is a hub repository.
+    /// Interpret a `--model` argument: a file (or a name ending in a weights
+    /// extension) is a checkpoint, another existing path a folder, a catalog
+    /// id (`sd-turbo`) or a string of the form `owner/name` that is not a path
+    /// a hub repository.
     pub fn parse(arg: &str) -> Self {
         let path = Path::new(arg);
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let weights_ext = ["safetensors", "ckpt", "pt", "pth", "bin"]
+            .iter()
+            .any(|w| ext.eq_ignore_ascii_case(w));
+        if path.is_file() || (weights_ext && !path.is_dir()) {
+            return ModelSource::Checkpoint(path.to_path_buf());
+        }
+        if !path.exists() {
+            if let Some(entry) = super::catalog::find(arg) {
+                return ModelSource::Hub(entry.repo.to_string());
+            }
+        }
         let looks_like_repo = arg.split('/').count() == 2
             && !arg.starts_with('.')
             && !arg.starts_with('/')
@@ -54,6 +72,10 @@ impl ModelSource {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| p.display().to_string()),
+            ModelSource::Checkpoint(p) => p
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.display().to_string()),
             ModelSource::Hub(id) => id.clone(),
         }
     }
@@ -62,7 +84,7 @@ impl ModelSource {
 impl std::fmt::Display for ModelSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ModelSource::Folder(p) => write!(f, "{}", p.display()),
+            ModelSource::Folder(p) | ModelSource::Checkpoint(p) => write!(f, "{}", p.display()),
             ModelSource::Hub(id) => write!(f, "{id}"),
         }
     }
@@ -106,11 +128,9 @@ pub struct ComponentFiles {
     pub weights: Vec<PathBuf>,
 }
 
-/// Every file a pipeline needs, resolved to paths on disk.
+/// Every file of a diffusers pipeline, resolved to paths on disk.
 #[derive(Debug, Clone)]
-pub struct ModelFiles {
-    /// Where it came from.
-    pub source: ModelSource,
+pub struct DiffusersFiles {
     /// The folder holding `model_index.json`.
     pub root: PathBuf,
     /// Parsed `model_index.json`.
@@ -129,6 +149,29 @@ pub struct ModelFiles {
     pub tokenizer_2: Option<PathBuf>,
     /// `scheduler/scheduler_config.json`, when present.
     pub scheduler_config: Option<PathBuf>,
+}
+
+/// How a model's files are laid out.
+#[derive(Debug, Clone)]
+pub enum ModelLayout {
+    /// A diffusers folder: one sub-folder with config + weights per network.
+    Diffusers(Box<DiffusersFiles>),
+    /// One `.safetensors` in the LDM key layout (see [`super::single_file`]).
+    SingleFile {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Detected from its keys.
+        family: ModelFamily,
+    },
+}
+
+/// A model's files, resolved and checked enough to start loading.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// Where it came from.
+    pub source: ModelSource,
+    /// The files themselves.
+    pub layout: ModelLayout,
     /// TAESD weights for sharper previews, when installed (see [`find_taesd`]).
     pub preview_decoder: Option<ComponentFiles>,
 }
@@ -140,35 +183,62 @@ impl ModelFiles {
     /// For a hub model, the commit its snapshot folder is named after
     /// (`…/snapshots/<commit>/`); `None` for other folders.
     pub fn hub_revision(&self) -> Option<String> {
-        if !matches!(self.source, ModelSource::Hub(_)) {
+        let (ModelSource::Hub(_), ModelLayout::Diffusers(d)) = (&self.source, &self.layout) else {
             return None;
-        }
-        let parent = self.root.parent()?.file_name()?;
+        };
+        let parent = d.root.parent()?.file_name()?;
         (parent == "snapshots")
-            .then(|| {
-                self.root
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-            })
+            .then(|| d.root.file_name().map(|n| n.to_string_lossy().into_owned()))
             .flatten()
     }
 
     /// Resolve a source. `prefer_fp16` picks `.fp16.safetensors` variants when
     /// both exist (on devices that compute in f16; the download is half the size).
     pub fn resolve(source: &ModelSource, prefer_fp16: bool) -> Result<Self> {
+        Self::resolve_with(source, prefer_fp16, &AtomicBool::new(false), &mut |_| {})
+    }
+
+    /// [`Self::resolve`], reporting the progress of a hub download and
+    /// stopping it when `cancel` is set.
+    pub fn resolve_with(
+        source: &ModelSource,
+        prefer_fp16: bool,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(&super::download::DownloadProgress),
+    ) -> Result<Self> {
         let root = match source {
             ModelSource::Folder(p) => p.clone(),
-            ModelSource::Hub(id) => super::hub::snapshot(id, prefer_fp16)?,
+            ModelSource::Hub(id) => super::hub::snapshot_with(id, prefer_fp16, cancel, progress)?,
+            ModelSource::Checkpoint(p) => return Self::from_checkpoint(source.clone(), p),
         };
         Self::from_folder(source.clone(), &root, prefer_fp16)
     }
 
+    /// A single-file checkpoint: its header is validated and its family
+    /// detected now; the tensors are read when the model loads.
+    pub fn from_checkpoint(source: ModelSource, path: &Path) -> Result<Self> {
+        let file = super::weights::SafeTensorsFile::open(path)?;
+        let family =
+            super::single_file::detect_family(path, file.tensors().keys().map(String::as_str))?;
+        Ok(Self {
+            source,
+            layout: ModelLayout::SingleFile {
+                path: path.to_path_buf(),
+                family,
+            },
+            preview_decoder: find_taesd(family == ModelFamily::Sdxl),
+        })
+    }
+
     /// Resolve a diffusers folder on disk.
     pub fn from_folder(source: ModelSource, root: &Path, prefer_fp16: bool) -> Result<Self> {
+        if root.is_file() {
+            return Self::from_checkpoint(source, root);
+        }
         if !root.is_dir() {
             return Err(Error::MissingFile {
                 path: root.to_path_buf(),
-                hint: "no such folder; point --model at a diffusers model folder (with model_index.json) or a hub id like stabilityai/sd-turbo".into(),
+                hint: "no such folder; point --model at a diffusers model folder (with model_index.json), a .safetensors checkpoint or a hub id like stabilityai/sd-turbo".into(),
             });
         }
         let index_path = root.join("model_index.json");
@@ -201,24 +271,52 @@ impl ModelFiles {
             }
         };
         let scheduler = root.join("scheduler").join("scheduler_config.json");
+        let sdxl = index.is_sdxl() || has_second;
         Ok(Self {
             source,
-            root: root.to_path_buf(),
-            unet: component("unet", "config.json")?,
-            vae: component("vae", "config.json")?,
-            text_encoder: component("text_encoder", "config.json")?,
-            text_encoder_2: has_second
-                .then(|| component("text_encoder_2", "config.json"))
-                .transpose()?,
-            tokenizer: tokenizer_dir("tokenizer")?,
-            tokenizer_2: has_second
-                .then(|| tokenizer_dir("tokenizer_2"))
-                .transpose()?,
-            scheduler_config: scheduler.is_file().then_some(scheduler),
-            preview_decoder: find_taesd(index.is_sdxl() || has_second),
-            index,
+            layout: ModelLayout::Diffusers(Box::new(DiffusersFiles {
+                root: root.to_path_buf(),
+                unet: component("unet", "config.json")?,
+                vae: component("vae", "config.json")?,
+                text_encoder: component("text_encoder", "config.json")?,
+                text_encoder_2: has_second
+                    .then(|| component("text_encoder_2", "config.json"))
+                    .transpose()?,
+                tokenizer: tokenizer_dir("tokenizer")?,
+                tokenizer_2: has_second
+                    .then(|| tokenizer_dir("tokenizer_2"))
+                    .transpose()?,
+                scheduler_config: scheduler.is_file().then_some(scheduler),
+                index,
+            })),
+            preview_decoder: find_taesd(sdxl),
         })
     }
+}
+
+/// Models inside a folder (not recursive): diffusers folders and
+/// single-file checkpoints whose keys say they are Stable Diffusion models
+/// (a LoRA or VAE lying beside them is skipped). Sorted by name.
+pub fn models_in_folder(dir: &Path) -> Vec<ModelSource> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<ModelSource> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|path| {
+            if path.join("model_index.json").is_file() {
+                return Some(ModelSource::Folder(path));
+            }
+            let is_safetensors = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+            let source = ModelSource::Checkpoint(path.clone());
+            (is_safetensors && ModelFiles::from_checkpoint(source.clone(), &path).is_ok())
+                .then_some(source)
+        })
+        .collect();
+    found.sort_by_key(|s| s.to_string());
+    found
 }
 
 /// Find `dir/config` and the component's weights, preferring a sharded index,
@@ -312,7 +410,7 @@ pub fn find_taesd(sdxl: bool) -> Option<ComponentFiles> {
     } else {
         "madebyollin/taesd"
     };
-    let cached = hf_hub::Cache::from_env().model(repo.to_string());
+    let cached = super::download::cache_from_env().model(repo.to_string());
     Some(ComponentFiles {
         config: cached.get("config.json")?,
         weights: vec![cached.get("diffusion_pytorch_model.safetensors")?],

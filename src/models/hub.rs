@@ -1,113 +1,187 @@
-//! Hugging Face hub repositories in the standard hub cache
-//! (`~/.cache/huggingface/hub`, or `HF_HOME` / `HF_HUB_CACHE`).
+//! Hugging Face hub models in the standard hub cache (`~/.cache/huggingface/hub`,
+//! or `HF_HOME` / `HF_HUB_CACHE`): which files a pipeline needs, what is
+//! already installed, and fetching the rest through [`super::download`].
+//!
+//! Catalog models fetch the catalog's file list; any other repository's list
+//! is worked out from the hub's listing (configs, tokenizers, and the best
+//! weight variant of each network).
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 
+use super::catalog::{self, CatalogEntry};
+use super::download::{
+    self, DownloadError, DownloadProgress, DownloadRequest, HubConfig, RepoListing,
+};
 use crate::error::{Error, Result};
 
-/// Files of a diffusers pipeline repository, relative to its root.
-fn wanted_files(index: &super::files::ModelIndex, prefer_fp16: bool) -> Vec<String> {
-    let mut files = vec!["scheduler/scheduler_config.json".to_string()];
-    let variant = if prefer_fp16 { ".fp16" } else { "" };
-    for (component, weights) in [
-        ("unet", "diffusion_pytorch_model"),
-        ("vae", "diffusion_pytorch_model"),
-        ("text_encoder", "model"),
-        ("text_encoder_2", "model"),
-    ] {
-        if index.has(component) {
-            files.push(format!("{component}/config.json"));
-            files.push(format!("{component}/{weights}{variant}.safetensors"));
+/// The branch we download from.
+pub const REVISION: &str = "main";
+
+/// The network folders of a diffusers pipeline.
+const NETWORKS: [(&str, &str); 4] = [
+    ("unet", "diffusion_pytorch_model"),
+    ("vae", "diffusion_pytorch_model"),
+    ("text_encoder", "model"),
+    ("text_encoder_2", "model"),
+];
+
+/// Files of an arbitrary diffusers repository worth fetching: the index, the
+/// scheduler, each network's config and its weights (fp16 variant first when
+/// `prefer_fp16`, single file or shards), and the tokenizer files. Pickle
+/// weights and everything else (safety checker, ONNX, Flax, samples) are skipped.
+pub fn pipeline_files(listing: &RepoListing, prefer_fp16: bool) -> Vec<String> {
+    let has = |p: &str| listing.file(p).is_some();
+    let mut files: Vec<String> = ["model_index.json", "scheduler/scheduler_config.json"]
+        .into_iter()
+        .filter(|p| has(p))
+        .map(String::from)
+        .collect();
+    let variants: [&str; 2] = if prefer_fp16 {
+        [".fp16", ""]
+    } else {
+        ["", ".fp16"]
+    };
+    for (net, base) in NETWORKS {
+        let config = format!("{net}/config.json");
+        if !has(&config) {
+            continue;
+        }
+        files.push(config);
+        for variant in variants {
+            let single = format!("{net}/{base}{variant}.safetensors");
+            if has(&single) {
+                files.push(single);
+                break;
+            }
+            let index = format!("{net}/{base}.safetensors{variant}.index.json");
+            let index_alt = format!("{net}/{base}{variant}.safetensors.index.json");
+            if let Some(index) = [index, index_alt].into_iter().find(|i| has(i)) {
+                // Shards are named `{base}{variant}-00001-of-00002.safetensors`.
+                let prefix = format!("{net}/{base}{variant}-");
+                files.extend(
+                    listing
+                        .files
+                        .iter()
+                        .filter(|f| f.path.starts_with(&prefix) && f.path.ends_with(".safetensors"))
+                        .map(|f| f.path.clone()),
+                );
+                files.push(index);
+                break;
+            }
         }
     }
     for tok in ["tokenizer", "tokenizer_2"] {
-        if index.has(tok) {
-            for f in [
-                "vocab.json",
-                "merges.txt",
-                "tokenizer_config.json",
-                "special_tokens_map.json",
-            ] {
-                files.push(format!("{tok}/{f}"));
+        for f in [
+            "vocab.json",
+            "merges.txt",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "tokenizer.json",
+        ] {
+            let path = format!("{tok}/{f}");
+            if has(&path) {
+                files.push(path);
             }
         }
     }
     files
 }
 
-/// The local snapshot folder of a hub repository, downloading missing files.
-///
-/// With everything cached, this makes no network request at all.
+/// Where a catalog entry is installed in the hub cache (either precision), if
+/// every one of its files is there. Makes no network request.
+pub fn installed(entry: &CatalogEntry) -> Option<PathBuf> {
+    let hub = HubConfig::from_env();
+    [false, true].into_iter().find_map(|fp16| {
+        let files: Vec<String> = entry
+            .files_for(fp16)
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        download::cached_snapshot(&hub, entry.repo, REVISION, &files)
+    })
+}
+
+/// The snapshot folder of a hub repository, downloading missing files
+/// silently. See [`snapshot_with`].
 pub fn snapshot(repo_id: &str, prefer_fp16: bool) -> Result<PathBuf> {
-    let cache = hf_hub::Cache::from_env();
-    let cached = cache.model(repo_id.to_string());
-    let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v == "true");
+    snapshot_with(repo_id, prefer_fp16, &AtomicBool::new(false), &mut |_| {})
+}
 
-    let index_path = match cached.get("model_index.json") {
-        Some(p) => p,
-        None if offline => {
-            return Err(not_cached(repo_id, &cache));
+/// The snapshot folder of a hub repository, fetching what is missing.
+///
+/// A catalog model, or any repository whose cached snapshot already resolves
+/// as a complete diffusers folder, is used without a network request.
+pub fn snapshot_with(
+    repo_id: &str,
+    prefer_fp16: bool,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&DownloadProgress),
+) -> Result<PathBuf> {
+    let hub = HubConfig::from_env();
+    if let Some(entry) = catalog::for_repo(repo_id) {
+        if let Some(dir) = installed(entry) {
+            return Ok(dir);
         }
-        None => download(repo_id, "model_index.json")?,
+        let request = DownloadRequest {
+            repo: entry.repo.to_string(),
+            revision: REVISION.into(),
+            files: entry
+                .files_for(prefer_fp16)
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
+        };
+        return Ok(download::download(&hub, &request, cancel, progress)?.snapshot);
+    }
+    let cached = download::cached_snapshot(&hub, repo_id, REVISION, &["model_index.json".into()]);
+    if let Some(dir) = &cached {
+        let source = super::files::ModelSource::Hub(repo_id.to_string());
+        if super::files::ModelFiles::from_folder(source, dir, prefer_fp16).is_ok() {
+            return Ok(dir.clone());
+        }
+    }
+    if hub.offline {
+        return Err(DownloadError::Offline {
+            repo: repo_id.to_string(),
+        }
+        .into());
+    }
+    let listing = download::list_repo(&hub, repo_id, REVISION)?;
+    if listing.file("model_index.json").is_none() {
+        return Err(Error::MissingFile {
+            path: PathBuf::from(format!("{repo_id}/model_index.json")),
+            hint: "this repository is not a diffusers pipeline; for a single .safetensors checkpoint, download the file and open it as a model".into(),
+        });
+    }
+    let request = DownloadRequest {
+        repo: repo_id.to_string(),
+        revision: listing.commit.clone(),
+        files: pipeline_files(&listing, prefer_fp16),
     };
-    let root = index_path
-        .parent()
-        .map(PathBuf::from)
-        .ok_or_else(|| not_cached(repo_id, &cache))?;
-    let text = std::fs::read_to_string(&index_path).map_err(|e| Error::io(&index_path, e))?;
-    let index: super::files::ModelIndex =
-        serde_json::from_str(&text).map_err(|e| Error::BadConfig {
-            path: index_path.clone(),
-            reason: e.to_string(),
-        })?;
-    for file in wanted_files(&index, prefer_fp16) {
-        if cached.get(&file).is_some() || offline {
-            continue;
-        }
-        // Optional files (fp16 variants, special_tokens_map) may not exist in
-        // the repository; the folder resolver decides later what is required.
-        let _ = download(repo_id, &file);
-    }
-    Ok(root)
+    Ok(download::download(&hub, &request, cancel, progress)?.snapshot)
 }
 
-fn download(repo_id: &str, file: &str) -> Result<PathBuf> {
-    let api = hf_hub::api::sync::ApiBuilder::from_env()
-        .with_progress(false)
-        .build()
-        .map_err(|e| hub_error(repo_id, file, e))?;
-    api.model(repo_id.to_string())
-        .get(file)
-        .map_err(|e| hub_error(repo_id, file, e))
+/// Hub repositories we look for, in order, when no model is named: the
+/// catalog's pipelines, then older names of the same models.
+pub fn known_models() -> impl Iterator<Item = &'static str> {
+    catalog::CATALOG
+        .iter()
+        .filter(|e| e.is_pipeline())
+        .map(|e| e.repo)
+        .chain([
+            "runwayml/stable-diffusion-v1-5",
+            "stabilityai/stable-diffusion-2-1",
+        ])
 }
 
-fn hub_error(repo_id: &str, file: &str, e: hf_hub::api::sync::ApiError) -> Error {
-    Error::MissingFile {
-        path: PathBuf::from(format!("{repo_id}/{file}")),
-        hint: format!(
-            "could not download it from the Hugging Face hub ({e}); check the network and the repository id, or point --model at a local diffusers folder"
-        ),
-    }
+/// Whether the hub cache has this repository's `model_index.json`.
+pub fn is_cached(repo: &str) -> bool {
+    download::cache_from_env()
+        .model(repo.to_string())
+        .get("model_index.json")
+        .is_some()
 }
-
-fn not_cached(repo_id: &str, cache: &hf_hub::Cache) -> Error {
-    Error::MissingFile {
-        path: cache.path().join(format!("models--{}", repo_id.replace('/', "--"))),
-        hint: format!(
-            "{repo_id} is not in the hub cache and HF_HUB_OFFLINE is set; download it first or point --model at a local diffusers folder"
-        ),
-    }
-}
-
-/// Hub repositories we look for, in order, when no model is named.
-pub const KNOWN_MODELS: &[&str] = &[
-    "stabilityai/sd-turbo",
-    "stabilityai/sdxl-turbo",
-    "stable-diffusion-v1-5/stable-diffusion-v1-5",
-    "runwayml/stable-diffusion-v1-5",
-    "stabilityai/stable-diffusion-2-1",
-    "stabilityai/stable-diffusion-xl-base-1.0",
-];
 
 /// The model to use when none is named: `LATENT_STUDIO_MODEL`, else the first
 /// known repository already in the hub cache.
@@ -117,14 +191,7 @@ pub fn default_model() -> Option<super::files::ModelSource> {
             return Some(super::files::ModelSource::parse(m.trim()));
         }
     }
-    let cache = hf_hub::Cache::from_env();
-    KNOWN_MODELS
-        .iter()
-        .find(|id| {
-            cache
-                .model(id.to_string())
-                .get("model_index.json")
-                .is_some()
-        })
+    known_models()
+        .find(|id| is_cached(id))
         .map(|id| super::files::ModelSource::Hub(id.to_string()))
 }

@@ -1,18 +1,21 @@
 //! A loaded Stable Diffusion pipeline: every network, its tokenizer(s) and
 //! its scheduler config, on one device, ready to generate.
 
+use std::path::PathBuf;
+
 use candle_core::{DType, Device};
 
 use crate::diffusion::preview::LatentSpace;
 use crate::diffusion::schedulers::SchedulerConfig;
 use crate::error::{Error, Result};
 use crate::models::clip::{ClipTextConfig, ClipTextModel};
-use crate::models::files::{ComponentFiles, ModelFiles};
+use crate::models::files::{ComponentFiles, DiffusersFiles, ModelFiles, ModelLayout};
+use crate::models::single_file;
 use crate::models::taesd::{TinyDecoder, TinyDecoderConfig};
-use crate::models::tokenizer::ClipTokenizer;
+use crate::models::tokenizer::{ClipTokenizer, Pad};
 use crate::models::unet::{UNet2DConditionModel, UNetConfig};
 use crate::models::vae::{AutoencoderKl, VaeConfig};
-use crate::models::weights::WeightSet;
+use crate::models::weights::WeightSource;
 
 /// The model families we know defaults for, detected from the configs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -23,6 +26,17 @@ pub enum ModelFamily {
     Sd2,
     /// SDXL (and SDXL-Turbo): two encoders, pooled + size conditioning.
     Sdxl,
+}
+
+impl ModelFamily {
+    /// How people name it: "SD 1.x", "SD 2.x", "SDXL".
+    pub fn label(self) -> &'static str {
+        match self {
+            ModelFamily::Sd1 => "SD 1.x",
+            ModelFamily::Sd2 => "SD 2.x",
+            ModelFamily::Sdxl => "SDXL",
+        }
+    }
 }
 
 /// A text encoder with the tokenizer made for it.
@@ -50,6 +64,8 @@ pub struct StableDiffusion {
     pub unet: UNet2DConditionModel,
     /// The autoencoder (in `vae_dtype`).
     pub vae: AutoencoderKl,
+    /// Where the VAE's tensors are (for the f32 reload).
+    pub vae_weights: WeightSource,
     /// Dtype the VAE was loaded in.
     pub vae_dtype: DType,
     /// One encoder (SD1/2) or two (SDXL).
@@ -62,13 +78,9 @@ pub struct StableDiffusion {
     pub preview_decoder: Option<TinyDecoder>,
 }
 
-fn weights_error(c: &ComponentFiles, e: impl std::fmt::Display) -> Error {
+fn weights_error(w: &WeightSource, e: impl std::fmt::Display) -> Error {
     Error::BadWeights {
-        path: c
-            .weights
-            .first()
-            .cloned()
-            .unwrap_or_else(|| c.config.clone()),
+        path: w.path(),
         reason: e.to_string(),
     }
 }
@@ -86,42 +98,42 @@ impl StableDiffusion {
     /// Load every component. `progress` hears about each part as it starts.
     pub fn load(files: ModelFiles, device: &Device, progress: LoadProgress) -> Result<Self> {
         let dtype = Self::dtype_for(device);
-        let steps = if files.text_encoder_2.is_some() {
-            5.0
-        } else {
-            4.0
-        };
+        let parts = Parts::of(&files)?;
+        let steps = parts.encoders.len() as f32 + 3.0;
         let mut done = 0.0;
         let mut tick = |what: &str| {
             progress(what, done / steps);
             done += 1.0;
         };
 
-        tick("text encoder");
-        let mut text_encoders = vec![load_encoder(
-            &files.text_encoder,
-            &files.tokenizer,
-            false,
-            dtype,
-            device,
-        )?];
-        if let (Some(te2), Some(tok2)) = (&files.text_encoder_2, &files.tokenizer_2) {
-            tick("second text encoder");
-            text_encoders.push(load_encoder(te2, tok2, true, dtype, device)?);
+        let mut text_encoders = Vec::with_capacity(parts.encoders.len());
+        for (i, e) in parts.encoders.iter().enumerate() {
+            tick(if i == 0 {
+                "text encoder"
+            } else {
+                "second text encoder"
+            });
+            let model = ClipTextModel::new(
+                e.weights.var_builder(dtype, device)?,
+                &e.config,
+                e.with_projection,
+            )
+            .map_err(|err| weights_error(&e.weights, err))?;
+            text_encoders.push(TextEncoder {
+                tokenizer: e.tokenizer()?,
+                model,
+            });
         }
 
         tick("U-Net");
-        let unet_cfg = UNetConfig::from_json_file(&files.unet.config)?;
-        let unet = UNet2DConditionModel::new(
-            WeightSet::open(&files.unet.weights)?.var_builder(dtype, device),
-            &unet_cfg,
-        )
-        .map_err(|e| weights_error(&files.unet, e))?;
+        let (unet_cfg, unet_weights) = &parts.unet;
+        let unet = UNet2DConditionModel::new(unet_weights.var_builder(dtype, device)?, unet_cfg)
+            .map_err(|e| weights_error(unet_weights, e))?;
 
         tick("VAE");
-        let vae_cfg = VaeConfig::from_json_file(&files.vae.config)?;
+        let (vae_cfg, vae_weights) = &parts.vae;
         let vae_dtype = dtype;
-        let vae = load_vae(&files.vae, &vae_cfg, vae_dtype, device)?;
+        let vae = load_vae(vae_weights, vae_cfg, vae_dtype, device)?;
 
         // TAESD is optional: a broken copy only costs the sharper previews.
         let preview_decoder = match &files.preview_decoder {
@@ -134,12 +146,10 @@ impl StableDiffusion {
             },
             None => None,
         };
-
-        tick("scheduler");
-        let scheduler_config = match &files.scheduler_config {
-            Some(p) => SchedulerConfig::from_json_file(p)?,
-            None => SchedulerConfig::default(),
-        };
+        let scheduler_config = parts.scheduler.clone();
+        let unet_cfg = unet_cfg.clone();
+        let config_path = parts.config_path.clone();
+        let vae_weights = vae_weights.clone();
 
         let family = if unet_cfg.uses_text_time() || text_encoders.len() == 2 {
             ModelFamily::Sdxl
@@ -150,7 +160,7 @@ impl StableDiffusion {
         };
         if unet_cfg.uses_text_time() && text_encoders.len() != 2 {
             return Err(Error::BadConfig {
-                path: files.unet.config.clone(),
+                path: config_path,
                 reason: "this U-Net needs SDXL conditioning but the model has no text_encoder_2"
                     .into(),
             });
@@ -162,14 +172,13 @@ impl StableDiffusion {
         let expected = unet_cfg.cross_attention_dim.expand(1)[0];
         if context_dim != expected {
             return Err(Error::BadConfig {
-                path: files.unet.config.clone(),
+                path: config_path,
                 reason: format!(
                     "the U-Net expects {expected}-wide text embeddings but the text encoder(s) give {context_dim}"
                 ),
             });
         }
-        let force_zeros = files
-            .index
+        let force_zeros = parts
             .force_zeros_for_empty_prompt
             .unwrap_or(family == ModelFamily::Sdxl);
         progress("done", 1.0);
@@ -180,6 +189,7 @@ impl StableDiffusion {
             dtype,
             unet,
             vae,
+            vae_weights,
             vae_dtype,
             text_encoders,
             scheduler_config,
@@ -214,43 +224,125 @@ impl StableDiffusion {
     /// Load the VAE again in f32: the fallback when an f16 decode gives NaN
     /// (SDXL's VAE overflows in f16).
     pub fn load_vae_f32(&self) -> Result<AutoencoderKl> {
-        load_vae(&self.files.vae, self.vae.config(), DType::F32, &self.device)
+        load_vae(
+            &self.vae_weights,
+            self.vae.config(),
+            DType::F32,
+            &self.device,
+        )
     }
 }
 
 fn load_vae(
-    c: &ComponentFiles,
+    weights: &WeightSource,
     cfg: &VaeConfig,
     dtype: DType,
     device: &Device,
 ) -> Result<AutoencoderKl> {
-    AutoencoderKl::new(WeightSet::open(&c.weights)?.var_builder(dtype, device), cfg)
-        .map_err(|e| weights_error(c, e))
+    AutoencoderKl::new(weights.var_builder(dtype, device)?, cfg)
+        .map_err(|e| weights_error(weights, e))
 }
 
 fn load_taesd(c: &ComponentFiles, dtype: DType, device: &Device) -> Result<TinyDecoder> {
     let cfg = TinyDecoderConfig::from_json_file(&c.config)?;
-    TinyDecoder::new(
-        WeightSet::open(&c.weights)?.var_builder(dtype, device),
-        &cfg,
-    )
-    .map_err(|e| weights_error(c, e))
+    let weights = WeightSource::Files(c.weights.clone());
+    TinyDecoder::new(weights.var_builder(dtype, device)?, &cfg)
+        .map_err(|e| weights_error(&weights, e))
 }
 
-fn load_encoder(
-    c: &ComponentFiles,
-    tokenizer_dir: &std::path::Path,
+/// A text encoder before loading: config, weights and its tokenizer.
+struct EncoderParts {
+    config: ClipTextConfig,
     with_projection: bool,
-    dtype: DType,
-    device: &Device,
-) -> Result<TextEncoder> {
-    let tokenizer = ClipTokenizer::from_dir(tokenizer_dir)?;
-    let cfg = ClipTextConfig::from_json_file(&c.config)?;
-    let model = ClipTextModel::new(
-        WeightSet::open(&c.weights)?.var_builder(dtype, device),
-        &cfg,
-        with_projection,
-    )
-    .map_err(|e| weights_error(c, e))?;
-    Ok(TextEncoder { tokenizer, model })
+    weights: WeightSource,
+    tokenizer: TokenizerSource,
+}
+
+/// A diffusers tokenizer folder, or (single files have none) the bundled
+/// CLIP vocabulary with the family's pad token.
+enum TokenizerSource {
+    Folder(PathBuf),
+    Bundled(Pad),
+}
+
+impl EncoderParts {
+    fn tokenizer(&self) -> Result<ClipTokenizer> {
+        match &self.tokenizer {
+            TokenizerSource::Folder(dir) => ClipTokenizer::from_dir(dir),
+            TokenizerSource::Bundled(pad) => ClipTokenizer::bundled(*pad),
+        }
+    }
+}
+
+/// Configs and weight sources of every network, whatever the file layout.
+struct Parts {
+    encoders: Vec<EncoderParts>,
+    unet: (UNetConfig, WeightSource),
+    vae: (VaeConfig, WeightSource),
+    scheduler: SchedulerConfig,
+    force_zeros_for_empty_prompt: Option<bool>,
+    /// The file to name when the parts disagree with each other.
+    config_path: PathBuf,
+}
+
+impl Parts {
+    fn of(files: &ModelFiles) -> Result<Self> {
+        match &files.layout {
+            ModelLayout::Diffusers(d) => Self::diffusers(d),
+            ModelLayout::SingleFile { path, .. } => Self::single_file(path),
+        }
+    }
+
+    fn diffusers(d: &DiffusersFiles) -> Result<Self> {
+        let encoder = |c: &ComponentFiles, tok: &PathBuf, with_projection: bool| {
+            Ok::<_, Error>(EncoderParts {
+                config: ClipTextConfig::from_json_file(&c.config)?,
+                with_projection,
+                weights: WeightSource::Files(c.weights.clone()),
+                tokenizer: TokenizerSource::Folder(tok.clone()),
+            })
+        };
+        let mut encoders = vec![encoder(&d.text_encoder, &d.tokenizer, false)?];
+        if let (Some(te2), Some(tok2)) = (&d.text_encoder_2, &d.tokenizer_2) {
+            encoders.push(encoder(te2, tok2, true)?);
+        }
+        Ok(Self {
+            encoders,
+            unet: (
+                UNetConfig::from_json_file(&d.unet.config)?,
+                WeightSource::Files(d.unet.weights.clone()),
+            ),
+            vae: (
+                VaeConfig::from_json_file(&d.vae.config)?,
+                WeightSource::Files(d.vae.weights.clone()),
+            ),
+            scheduler: match &d.scheduler_config {
+                Some(p) => SchedulerConfig::from_json_file(p)?,
+                None => SchedulerConfig::default(),
+            },
+            force_zeros_for_empty_prompt: d.index.force_zeros_for_empty_prompt,
+            config_path: d.unet.config.clone(),
+        })
+    }
+
+    fn single_file(path: &std::path::Path) -> Result<Self> {
+        let parts = single_file::open(path)?;
+        Ok(Self {
+            encoders: parts
+                .text_encoders
+                .into_iter()
+                .map(|e| EncoderParts {
+                    config: e.config,
+                    with_projection: e.with_projection,
+                    weights: e.weights,
+                    tokenizer: TokenizerSource::Bundled(e.pad),
+                })
+                .collect(),
+            unet: parts.unet,
+            vae: parts.vae,
+            scheduler: parts.scheduler,
+            force_zeros_for_empty_prompt: None,
+            config_path: path.to_path_buf(),
+        })
+    }
 }

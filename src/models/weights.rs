@@ -3,8 +3,9 @@
 //! We parse and validate the header ourselves (size bounds, offsets inside the
 //! file, no overlaps, known dtypes, byte counts matching shapes) before reading
 //! anything, so a truncated or hostile file is an error, not a crash or a huge
-//! allocation. Tensors are then read one at a time with positioned reads, so
-//! loading never holds a whole mapped file and its copy at once.
+//! allocation. Only then is the file memory-mapped: each tensor is copied
+//! once, straight from the page cache into its tensor, and a warm second load
+//! reads nothing from disk.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -32,11 +33,11 @@ pub struct TensorInfo {
     pub len: u64,
 }
 
-/// One validated `.safetensors` file, open for positioned reads.
+/// One validated `.safetensors` file, memory-mapped.
 #[derive(Debug)]
 pub struct SafeTensorsFile {
     path: PathBuf,
-    file: File,
+    map: memmap2::Mmap,
     tensors: HashMap<String, TensorInfo>,
 }
 
@@ -126,9 +127,17 @@ impl SafeTensorsFile {
                 ));
             }
         }
+        // SAFETY: the mapping is read-only and every range we read was checked
+        // against the file size above. Another process truncating the file
+        // while we load it could still fault the read; that is the accepted
+        // cost of mapping (safetensors and candle map files the same way).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        if map.len() as u64 != file_len {
+            return Err(bad(path, "the file changed size while it was being opened"));
+        }
         Ok(Self {
             path: path.to_path_buf(),
-            file,
+            map,
             tensors,
         })
     }
@@ -149,9 +158,8 @@ impl SafeTensorsFile {
             .tensors
             .get(name)
             .ok_or_else(|| bad(&self.path, format!("tensor {name} is missing")))?;
-        let mut bytes = vec![0u8; info.len as usize];
-        read_at(&self.file, &mut bytes, info.offset).map_err(|e| Error::io(&self.path, e))?;
-        let t = Tensor::from_raw_buffer(&bytes, info.dtype, &info.shape, &Device::Cpu)?;
+        let bytes = &self.map[info.offset as usize..(info.offset + info.len) as usize];
+        let t = Tensor::from_raw_buffer(bytes, info.dtype, &info.shape, &Device::Cpu)?;
         Ok(t.to_dtype(dtype)?.to_device(device)?)
     }
 }
@@ -292,5 +300,153 @@ impl SimpleBackend for WeightSet {
 
     fn contains_tensor(&self, name: &str) -> bool {
         self.index.contains_key(name)
+    }
+}
+
+/// How a tensor asked for by one name is stored in a file under another.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// As is.
+    Whole(String),
+    /// Part `part` of `parts` equal slices along the first axis (OpenCLIP's
+    /// fused q/k/v projection).
+    Rows {
+        /// The stored tensor.
+        name: String,
+        /// Which slice, from 0.
+        part: usize,
+        /// How many slices.
+        parts: usize,
+    },
+    /// The transpose of a stored matrix (OpenCLIP keeps `x @ P`, a linear
+    /// layer wants `P^T`).
+    Transposed(String),
+}
+
+/// One file's tensors served under other names (a single-file checkpoint
+/// seen through diffusers names). Holds the path, not the mapping: the file
+/// is mapped only while a network is being built from it.
+#[derive(Debug)]
+pub struct RenamedTensors {
+    path: PathBuf,
+    names: HashMap<String, Stored>,
+}
+
+impl RenamedTensors {
+    /// Serve `names` (wanted name → where it is stored) from the file at `path`.
+    pub fn new(path: PathBuf, names: HashMap<String, Stored>) -> Self {
+        Self { path, names }
+    }
+
+    /// The file behind the names.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// [`RenamedTensors`] with its file open.
+struct RenamedBackend {
+    file: SafeTensorsFile,
+    renamed: std::sync::Arc<RenamedTensors>,
+}
+
+impl RenamedBackend {
+    /// The shape a wanted tensor will have, without reading it.
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        let info = |n: &str| self.file.tensors().get(n).map(|t| t.shape.clone());
+        match self.renamed.names.get(name)? {
+            Stored::Whole(n) => info(n),
+            Stored::Rows { name, parts, .. } => {
+                let mut shape = info(name)?;
+                let rows = shape.first_mut()?;
+                if *rows % parts != 0 {
+                    return None;
+                }
+                *rows /= parts;
+                Some(shape)
+            }
+            Stored::Transposed(n) => {
+                let shape = info(n)?;
+                (shape.len() == 2).then(|| vec![shape[1], shape[0]])
+            }
+        }
+    }
+
+    fn load(&self, name: &str, dtype: DType, device: &Device) -> candle_core::Result<Tensor> {
+        let load = |n: &str| {
+            self.file
+                .load(n, dtype, device)
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))
+        };
+        match self.renamed.names.get(name) {
+            None => candle_core::bail!("the checkpoint has no tensor for {name}"),
+            Some(Stored::Whole(n)) => load(n),
+            Some(Stored::Rows { name, part, parts }) => {
+                let t = load(name)?;
+                let rows = t.dim(0)? / parts;
+                t.narrow(0, part * rows, rows)?.contiguous()
+            }
+            Some(Stored::Transposed(n)) => load(n)?.t()?.contiguous(),
+        }
+    }
+}
+
+/// Where one network's tensors come from.
+#[derive(Debug, Clone)]
+pub enum WeightSource {
+    /// Diffusers component files (one, or several shards).
+    Files(Vec<PathBuf>),
+    /// Part of a single-file checkpoint, renamed.
+    Renamed(std::sync::Arc<RenamedTensors>),
+}
+
+impl WeightSource {
+    /// A `VarBuilder` over these tensors in `dtype` on `device`. The files
+    /// stay mapped until the builder (and every clone of it) is dropped.
+    pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
+        let backend: Box<dyn SimpleBackend> = match self {
+            WeightSource::Files(paths) => Box::new(WeightSet::open(paths)?),
+            WeightSource::Renamed(r) => Box::new(RenamedBackend {
+                file: SafeTensorsFile::open(&r.path)?,
+                renamed: r.clone(),
+            }),
+        };
+        Ok(VarBuilder::from_backend(backend, dtype, device.clone()))
+    }
+
+    /// The file to name in an error message.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            WeightSource::Files(paths) => paths.first().cloned().unwrap_or_default(),
+            WeightSource::Renamed(r) => r.path.clone(),
+        }
+    }
+}
+
+impl SimpleBackend for RenamedBackend {
+    fn get(
+        &self,
+        shape: Shape,
+        name: &str,
+        _init: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        match self.shape(name) {
+            None => candle_core::bail!("the checkpoint has no tensor for {name}"),
+            Some(s) if s.as_slice() != shape.dims() => candle_core::bail!(
+                "tensor {name} has shape {s:?} in the checkpoint but the model needs {:?}",
+                shape.dims()
+            ),
+            Some(_) => self.load(name, dtype, dev),
+        }
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.load(name, dtype, dev)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.renamed.names.contains_key(name)
     }
 }

@@ -30,3 +30,11 @@ pub fn default_history_dir() -> PathBuf {
         .map(|d| d.cache_dir().join("history"))
         .unwrap_or_else(|| std::env::temp_dir().join("latent-studio-history"))
 }
+
+/// Where the studio looks for model files at start (`~/.local/share/latent-studio/models`
+/// on Linux): single-file `.safetensors` checkpoints and diffusers folders.
+pub fn default_models_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "latent-studio")
+        .map(|d| d.data_dir().join("models"))
+        .unwrap_or_else(|| PathBuf::from("models"))
+}

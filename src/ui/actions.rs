@@ -67,6 +67,12 @@ pub enum Action {
     ChooseModel(String),
     /// Folder dialog to add a local diffusers model.
     AddModelFolder,
+    /// File dialog to add a single-file `.safetensors` checkpoint.
+    AddCheckpoint,
+    /// Download a catalog model (by catalog id) into the hub cache.
+    DownloadModel(&'static str),
+    /// Stop a model download (kept for a later resume).
+    CancelDownload(JobId),
     /// Folder dialog for the favorites folder.
     ChooseFavoritesDir,
 }

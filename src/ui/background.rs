@@ -23,6 +23,8 @@ pub enum DialogPurpose {
     ExportGif(u64),
     /// Pick a diffusers model folder.
     AddModelFolder,
+    /// Pick a single-file checkpoint to use as the model.
+    AddCheckpoint,
     /// Pick the favorites folder.
     FavoritesDir,
 }
@@ -143,6 +145,10 @@ impl Background {
                 DialogPurpose::AddModelFolder => dialog
                     .set_title("Choose a diffusers model folder (with model_index.json)")
                     .pick_folder(),
+                DialogPurpose::AddCheckpoint => dialog
+                    .set_title("Choose a Stable Diffusion checkpoint")
+                    .add_filter("safetensors checkpoint", &["safetensors"])
+                    .pick_file(),
                 DialogPurpose::FavoritesDir => {
                     dialog.set_title("Folder for starred images").pick_folder()
                 }

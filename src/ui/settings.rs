@@ -117,6 +117,8 @@ pub struct Settings {
     pub favorites_dir: Option<PathBuf>,
     /// Show the decay lens under the start image.
     pub show_lens: bool,
+    /// A folder of models scanned at start (`None`: the default models folder).
+    pub models_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -137,6 +139,7 @@ impl Default for Settings {
             strength: p.strength,
             favorites_dir: None,
             show_lens: true,
+            models_dir: None,
         }
     }
 }
@@ -193,6 +196,13 @@ impl Settings {
         self.seed_locked = true;
         self.size = params.width.zip(params.height);
         self.strength = params.strength;
+    }
+
+    /// The folder scanned for models at start.
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir
+            .clone()
+            .unwrap_or_else(crate::storage::folders::default_models_dir)
     }
 
     /// Human label of the current size.

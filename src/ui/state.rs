@@ -54,6 +54,21 @@ pub struct Studio {
     pub view: View,
     /// The library browser.
     pub library: LibraryState,
+    /// Model downloads in flight.
+    pub downloads: Vec<ModelDownload>,
+}
+
+/// A catalog model being downloaded.
+#[derive(Debug, Clone)]
+pub struct ModelDownload {
+    /// Catalog id.
+    pub id: &'static str,
+    /// The engine's handle for it (to cancel).
+    pub job: JobId,
+    /// One line: file, bytes, rate, time left.
+    pub label: String,
+    /// Fraction of the bytes in the cache, 0..=1.
+    pub fraction: f32,
 }
 
 /// The main views.
@@ -259,6 +274,7 @@ impl Studio {
             model_input: String::new(),
             view: View::Studio,
             library: LibraryState::default(),
+            downloads: Vec::new(),
         }
     }
 

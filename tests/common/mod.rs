@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod hub_server;
+pub mod ldm;
 pub mod studio;
 
 use std::path::{Path, PathBuf};
@@ -65,10 +67,9 @@ fn clip_config(hidden_act: &str, projection: bool) -> Value {
     c
 }
 
-fn write_clip(dir: &Path, hidden_act: &str, projection: bool) {
-    let config = clip_config(hidden_act, projection);
+fn write_clip(dir: &Path, config: &Value, projection: bool) {
     let cfg: ClipTextConfig = serde_json::from_value(config.clone()).unwrap();
-    save_random(dir, "model.safetensors", &config, |vb| {
+    save_random(dir, "model.safetensors", config, |vb| {
         ClipTextModel::new(vb, &cfg, projection).unwrap()
     });
 }
@@ -159,6 +160,45 @@ fn scheduler_config(family: Family) -> Value {
 
 /// Write a tiny pipeline of `family` into `root` and return `root`.
 pub fn write_tiny_model(root: &Path, family: Family) -> PathBuf {
+    write_tiny_model_shaped(root, family, false)
+}
+
+/// Change a tiny pipeline's configs so a single-file checkpoint of it can be
+/// read back: what tensor shapes cannot tell (head counts) follows the
+/// family's rules (SD 1.x: 8 heads; SD 2.x/SDXL U-Net and every CLIP: 64-wide
+/// heads), so the widths grow to multiples of 64.
+fn checkpoint_shaped(family: Family, unet: &mut Value, clip: &mut Value, clip2: &mut Value) {
+    for c in [&mut *clip, &mut *clip2] {
+        c["hidden_size"] = json!(64);
+        c["num_attention_heads"] = json!(1);
+    }
+    unet["sample_size"] = json!(match family {
+        Family::Sd1 => 64,
+        Family::Sd2 => 96,
+        Family::Sdxl => 128,
+    });
+    match family {
+        Family::Sd1 => {
+            unet["attention_head_dim"] = json!(8);
+            unet["cross_attention_dim"] = json!(64);
+        }
+        Family::Sd2 => {
+            unet["block_out_channels"] = json!([64, 128]);
+            unet["attention_head_dim"] = json!([1, 2]);
+            unet["cross_attention_dim"] = json!(64);
+        }
+        Family::Sdxl => {
+            unet["block_out_channels"] = json!([64, 128]);
+            unet["attention_head_dim"] = json!([1, 2]);
+            unet["cross_attention_dim"] = json!(128);
+            unet["projection_class_embeddings_input_dim"] = json!(32 + 6 * 8);
+        }
+    }
+}
+
+/// [`write_tiny_model`], optionally with configs a single-file checkpoint can
+/// express (see `checkpoint_shaped`).
+pub fn write_tiny_model_shaped(root: &Path, family: Family, for_checkpoint: bool) -> PathBuf {
     let sdxl = family == Family::Sdxl;
     let mut index = json!({
         "_class_name": if sdxl { "StableDiffusionXLPipeline" } else { "StableDiffusionPipeline" },
@@ -176,7 +216,17 @@ pub fn write_tiny_model(root: &Path, family: Family) -> PathBuf {
     }
     write_json(&root.join("model_index.json"), &index);
 
-    let unet = unet_config(family);
+    let mut unet = unet_config(family);
+    let (act, pad) = match family {
+        Family::Sd1 => ("quick_gelu", "<|endoftext|>"),
+        Family::Sd2 => ("gelu", "!"),
+        Family::Sdxl => ("quick_gelu", "<|endoftext|>"),
+    };
+    let mut clip = clip_config(act, false);
+    let mut clip2 = clip_config("gelu", true);
+    if for_checkpoint {
+        checkpoint_shaped(family, &mut unet, &mut clip, &mut clip2);
+    }
     let ucfg: UNetConfig = serde_json::from_value(unet.clone()).unwrap();
     save_random(
         &root.join("unet"),
@@ -192,15 +242,10 @@ pub fn write_tiny_model(root: &Path, family: Family) -> PathBuf {
         &vae,
         |vb| AutoencoderKl::new(vb, &vcfg).unwrap(),
     );
-    let (act, pad) = match family {
-        Family::Sd1 => ("quick_gelu", "<|endoftext|>"),
-        Family::Sd2 => ("gelu", "!"),
-        Family::Sdxl => ("quick_gelu", "<|endoftext|>"),
-    };
-    write_clip(&root.join("text_encoder"), act, false);
+    write_clip(&root.join("text_encoder"), &clip, false);
     write_tokenizer(&root.join("tokenizer"), pad);
     if sdxl {
-        write_clip(&root.join("text_encoder_2"), "gelu", true);
+        write_clip(&root.join("text_encoder_2"), &clip2, true);
         write_tokenizer(&root.join("tokenizer_2"), "!");
     }
     write_json(

@@ -122,6 +122,9 @@ impl StudioApp {
                 self.studio.model_input.clear();
             }
             Action::AddModelFolder => self.background.dialog(DialogPurpose::AddModelFolder, None),
+            Action::AddCheckpoint => self.background.dialog(DialogPurpose::AddCheckpoint, None),
+            Action::DownloadModel(id) => self.start_download(id),
+            Action::CancelDownload(job) => self.engine.cancel(job),
             Action::ChooseFavoritesDir => self.background.dialog(DialogPurpose::FavoritesDir, None),
         }
         ctx.request_repaint();

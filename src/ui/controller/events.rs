@@ -29,6 +29,7 @@ impl StudioApp {
                 self.live_run(job).loading = Some((what, progress));
             }
             Event::ModelLoading { .. } => {}
+            Event::Download { job, update } => self.download_update(job, update),
             Event::Started { job, total_steps } => {
                 let live = self.live_run(job);
                 live.loading = None;

@@ -4,10 +4,12 @@
 //!
 //! - [`events`]: engine events; [`actions`]: what the person asked for;
 //! - [`tasks`]: background results and launch-time loads;
+//! - [`downloads`]: catalog model downloads;
 //! - [`start_image`]: tokens, the decay lens, dropped files;
 //! - [`library`]: the library browser.
 
 mod actions;
+mod downloads;
 mod events;
 mod library;
 mod start_image;

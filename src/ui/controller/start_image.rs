@@ -116,8 +116,32 @@ impl StudioApp {
                 }),
                 found: None,
             });
+        } else if let Some(kind) = model_file_kind(&path) {
+            self.dropped_model_file(&path, kind);
         } else {
             self.load_start_image(path);
+        }
+    }
+
+    /// A dropped checkpoint becomes the model; a pickle one is refused here,
+    /// before anything reads it.
+    fn dropped_model_file(&mut self, path: &std::path::Path, kind: ModelFileKind) {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        match kind {
+            ModelFileKind::Safetensors => {
+                self.add_local_model(path, "checkpoint");
+                self.studio.notifications.info(
+                    format!("Using {name} as the model"),
+                    "It loads when you generate; its family (SD 1.x, 2.x, SDXL) is read from the file.",
+                );
+            }
+            ModelFileKind::Pickle => self.studio.notifications.error(
+                format!("{name} was not loaded"),
+                "Pickle checkpoints (.ckpt, .pt, .bin) can run arbitrary code when loaded, so Latent Studio refuses them. Download the .safetensors version of this model instead.",
+            ),
         }
     }
 }
@@ -138,4 +162,20 @@ pub(super) fn decode_start_image(path: &Path) -> Result<image::RgbImage, String>
     }
     load_rgb(path)
         .map_err(|e| format!("{}. Use a PNG, JPEG, WebP, BMP or GIF image.", e.one_line()))
+}
+
+/// What kind of model file a dropped file is, by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModelFileKind {
+    Safetensors,
+    Pickle,
+}
+
+fn model_file_kind(path: &std::path::Path) -> Option<ModelFileKind> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "safetensors" => Some(ModelFileKind::Safetensors),
+        "ckpt" | "pt" | "pth" | "bin" => Some(ModelFileKind::Pickle),
+        _ => None,
+    }
 }

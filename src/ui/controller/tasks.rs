@@ -1,6 +1,6 @@
 //! Background task results → state, and the tasks started at launch.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::library::png_text_for;
@@ -30,8 +30,10 @@ impl StudioApp {
         });
         if scan_models {
             let recent = self.studio.settings.recent_models.clone();
-            self.background
-                .spawn("models", move || Done::Models(scan_models_on_disk(&recent)));
+            let dir = self.studio.settings.models_dir();
+            self.background.spawn("models", move || {
+                Done::Models(scan_models_on_disk(&recent, &dir))
+            });
         } else {
             self.studio.models_scanned = true;
         }
@@ -159,16 +161,8 @@ impl StudioApp {
                     });
                 }
             }
-            DialogPurpose::AddModelFolder => {
-                let value = path.display().to_string();
-                if !self.studio.models.iter().any(|m| m.value == value) {
-                    self.studio.models.push(ModelChoice {
-                        value: value.clone(),
-                        origin: "folder".into(),
-                    });
-                }
-                self.studio.settings.choose_model(&value);
-            }
+            DialogPurpose::AddModelFolder => self.add_local_model(&path, "folder"),
+            DialogPurpose::AddCheckpoint => self.add_local_model(&path, "checkpoint"),
             DialogPurpose::FavoritesDir => {
                 self.studio.settings.favorites_dir = Some(path.clone());
                 self.studio.favorites_dir = path.clone();
@@ -177,6 +171,18 @@ impl StudioApp {
                 }
             }
         }
+    }
+
+    /// Offer a model folder or checkpoint file in the picker and choose it.
+    pub(crate) fn add_local_model(&mut self, path: &Path, origin: &str) {
+        let value = path.display().to_string();
+        if !self.studio.models.iter().any(|m| m.value == value) {
+            self.studio.models.push(ModelChoice {
+                value: value.clone(),
+                origin: origin.into(),
+            });
+        }
+        self.studio.settings.choose_model(&value);
     }
 
     pub(super) fn prepare_item_textures(&self, item: &GalleryItem) {
@@ -207,9 +213,10 @@ impl StudioApp {
     }
 }
 
-/// Models on this machine: `LATENT_STUDIO_MODEL`, recent folders that still
-/// exist, and known hub repositories already in the Hugging Face cache.
-fn scan_models_on_disk(recent: &[String]) -> Vec<ModelChoice> {
+/// Models on this machine: `LATENT_STUDIO_MODEL`, recent folders and
+/// checkpoints that still exist, the models folder, and catalog (and older
+/// well-known) repositories already in the Hugging Face cache.
+pub(crate) fn scan_models_on_disk(recent: &[String], models_dir: &Path) -> Vec<ModelChoice> {
     let mut found: Vec<ModelChoice> = Vec::new();
     let mut add = |value: String, origin: &str| {
         if !found.iter().any(|m| m.value == value) {
@@ -225,19 +232,25 @@ fn scan_models_on_disk(recent: &[String]) -> Vec<ModelChoice> {
         }
     }
     for m in recent {
-        if let ModelSource::Folder(p) = ModelSource::parse(m) {
-            if p.join("model_index.json").is_file() {
-                add(m.clone(), "folder");
+        match ModelSource::parse(m) {
+            ModelSource::Folder(p) if p.join("model_index.json").is_file() => {
+                add(m.clone(), "folder")
             }
+            ModelSource::Checkpoint(p) if p.is_file() => add(m.clone(), "checkpoint"),
+            _ => {}
         }
     }
-    let cache = hf_hub::Cache::from_env();
-    for id in crate::models::hub::KNOWN_MODELS {
-        if cache
-            .model(id.to_string())
-            .get("model_index.json")
-            .is_some()
-        {
+    for model in crate::models::files::models_in_folder(models_dir) {
+        add(model.to_string(), "models folder");
+    }
+    for id in crate::models::hub::known_models() {
+        let complete = match crate::models::catalog::for_repo(id) {
+            // A catalog model counts once every file is there; a cancelled
+            // download stays offered for download (it resumes).
+            Some(entry) => crate::models::hub::installed(entry).is_some(),
+            None => crate::models::hub::is_cached(id),
+        };
+        if complete {
             add(id.to_string(), "hub cache");
         }
     }

@@ -77,7 +77,7 @@ fn model_picker(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action
     let current = studio.settings.model.trim().to_string();
     ui.horizontal(|ui| {
         let label = ui.label("Model").on_hover_text(
-            "A diffusers folder or a Hugging Face repo id (e.g. stabilityai/sd-turbo) in the hub cache.",
+            "A diffusers folder, a .safetensors checkpoint, or a Hugging Face repo id (e.g. stabilityai/sd-turbo).",
         );
         let shown = if current.is_empty() {
             "none chosen".to_string()
@@ -127,13 +127,86 @@ fn model_picker(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action
             actions.push(Action::ChooseModel(studio.model_input.trim().to_string()));
         }
         if ui
-            .button("Add folder…")
+            .button("Folder…")
             .on_hover_text("Choose a diffusers model folder on disk")
             .clicked()
         {
             actions.push(Action::AddModelFolder);
         }
+        if ui
+            .button("File…")
+            .on_hover_text(
+                "Choose a single-file .safetensors checkpoint (SD 1.x, 2.x, SDXL), or drop one on the window",
+            )
+            .clicked()
+        {
+            actions.push(Action::AddCheckpoint);
+        }
     });
+    catalog_downloads(ui, studio, actions);
+}
+
+/// Catalog models not installed yet, each with its size, license and a
+/// Download button (or the running download's progress and Cancel).
+fn catalog_downloads(ui: &mut egui::Ui, studio: &Studio, actions: &mut Vec<Action>) {
+    use crate::models::catalog::CATALOG;
+    use crate::models::download::format_bytes;
+    let missing: Vec<_> = CATALOG
+        .iter()
+        .filter(|e| !studio.models.iter().any(|m| m.value == e.repo))
+        .filter(|e| e.is_pipeline() || !matches!(e.kind, crate::models::catalog::EntryKind::Vae(_)))
+        .collect();
+    if missing.is_empty() || !studio.models_scanned {
+        return;
+    }
+    let header = if studio.downloads.is_empty() {
+        "Download models".to_string()
+    } else {
+        format!("Download models ({} running)", studio.downloads.len())
+    };
+    egui::CollapsingHeader::new(header)
+        .id_salt("catalog")
+        .default_open(studio.settings.model.is_empty() || !studio.downloads.is_empty())
+        .show(ui, |ui| {
+            for entry in missing {
+                let running = studio.downloads.iter().find(|d| d.id == entry.id);
+                ui.horizontal(|ui| {
+                    ui.strong(entry.name);
+                    ui.weak(format_bytes(entry.bytes_for(false)));
+                    ui.hyperlink_to(entry.license.name, entry.license.url)
+                        .on_hover_text(entry.license.url);
+                });
+                ui.horizontal(|ui| match running {
+                    Some(d) => {
+                        if ui.button("Cancel").clicked() {
+                            actions.push(Action::CancelDownload(d.job));
+                        }
+                        ui.add(
+                            egui::ProgressBar::new(d.fraction)
+                                .desired_width(160.0)
+                                .show_percentage(),
+                        );
+                    }
+                    None => {
+                        if ui
+                            .button(format!("Download {}", entry.name))
+                            .on_hover_text(format!(
+                                "{}\nInto the Hugging Face cache, from {}",
+                                entry.summary,
+                                entry.hub_url()
+                            ))
+                            .clicked()
+                        {
+                            actions.push(Action::DownloadModel(entry.id));
+                        }
+                    }
+                });
+                if let Some(d) = running {
+                    ui.weak(&d.label);
+                }
+                ui.add_space(2.0);
+            }
+        });
 }
 
 fn sampler_help(k: SamplerKind) -> &'static str {

@@ -1,0 +1,218 @@
+//! `latent-studio models list | download | add`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use latent_studio::models::catalog::{self, EntryKind};
+use latent_studio::models::download::{self, format_bytes, DownloadRequest, HubConfig};
+use latent_studio::models::files::{models_in_folder, ModelFiles, ModelLayout, ModelSource};
+use latent_studio::models::hub;
+use latent_studio::storage::folders::default_models_dir;
+
+/// What to do with models.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The catalog and what is installed: sizes, licenses, where.
+    List,
+    /// Download a catalog model (e.g. `sd-turbo`) or any diffusers repo
+    /// (`owner/name`) into the Hugging Face cache. An interrupted download
+    /// resumes where it stopped.
+    Download {
+        /// Catalog id or hub repo id.
+        id: String,
+        /// Fetch the .fp16 weight variants (half the size; for GPUs).
+        #[arg(long)]
+        fp16: bool,
+    },
+    /// Check a diffusers folder or .safetensors checkpoint and link it into
+    /// the models folder, where the window finds it at start.
+    Add {
+        /// The folder or file.
+        path: PathBuf,
+        /// Copy instead of linking.
+        #[arg(long)]
+        copy: bool,
+    },
+}
+
+/// Run a models command.
+pub fn run(command: ModelsCommand) -> anyhow::Result<()> {
+    match command {
+        ModelsCommand::List => list(),
+        ModelsCommand::Download { id, fp16 } => fetch(&id, fp16),
+        ModelsCommand::Add { path, copy } => add(&path, copy),
+    }
+}
+
+fn kind_label(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Pipeline(f) => f.label(),
+        EntryKind::PreviewDecoder(_) => "previews",
+        EntryKind::Vae(_) => "VAE",
+    }
+}
+
+fn list() -> anyhow::Result<()> {
+    println!("Catalog (download with `latent-studio models download <id>`):\n");
+    println!(
+        "{:<18} {:<26} {:<9} {:>8}  {:<10} license",
+        "id", "name", "kind", "size", "status"
+    );
+    for e in catalog::CATALOG {
+        let status = match hub::installed(e) {
+            Some(_) => "installed",
+            None => "-",
+        };
+        println!(
+            "{:<18} {:<26} {:<9} {:>8}  {:<10} {} <{}>",
+            e.id,
+            e.name,
+            kind_label(e.kind),
+            format_bytes(e.bytes),
+            status,
+            e.license.name,
+            e.license.url
+        );
+    }
+    println!(
+        "\nHugging Face cache: {}",
+        HubConfig::from_env().cache.path().display()
+    );
+    for e in catalog::CATALOG {
+        if let Some(dir) = hub::installed(e) {
+            println!("  {:<18} {}", e.id, dir.display());
+        }
+    }
+    let dir = default_models_dir();
+    println!("\nModels folder: {}", dir.display());
+    let local = models_in_folder(&dir);
+    if local.is_empty() {
+        println!("  (empty; add one with `latent-studio models add <folder or .safetensors>`)");
+    }
+    for source in local {
+        let what = match ModelFiles::resolve(&source, false).map(|f| f.layout) {
+            Ok(ModelLayout::SingleFile { family, .. }) => format!("{} checkpoint", family.label()),
+            Ok(ModelLayout::Diffusers(_)) => "diffusers folder".into(),
+            Err(e) => format!("unusable: {}", e.one_line()),
+        };
+        println!("  {:<40} {}", source.display_name(), what);
+    }
+    Ok(())
+}
+
+fn fetch(id: &str, fp16: bool) -> anyhow::Result<()> {
+    let hub_config = HubConfig::from_env();
+    let request = match catalog::find(id) {
+        Some(entry) => DownloadRequest {
+            repo: entry.repo.to_string(),
+            revision: hub::REVISION.into(),
+            files: entry.files_for(fp16).iter().map(|f| f.to_string()).collect(),
+        },
+        None if id.split('/').count() == 2 => {
+            let listing = download::list_repo(&hub_config, id, hub::REVISION)?;
+            if listing.file("model_index.json").is_none() {
+                bail!("{id} is not a diffusers pipeline (it has no model_index.json); download its .safetensors file and use `latent-studio models add`");
+            }
+            DownloadRequest {
+                repo: id.to_string(),
+                revision: listing.commit.clone(),
+                files: hub::pipeline_files(&listing, fp16),
+            }
+        }
+        None => bail!("no catalog model {id:?}; see `latent-studio models list`, or give a hub repo id like owner/name"),
+    };
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let mut progress = |p: &download::DownloadProgress| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+        bar.set_message(p.file.clone());
+    };
+    let done = download::download(
+        &hub_config,
+        &request,
+        &AtomicBool::new(false),
+        &mut progress,
+    )
+    .with_context(|| format!("downloading {}", request.repo))?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} downloaded, {} file(s) already cached\n{}",
+        request.repo,
+        format_bytes(done.fetched_bytes),
+        done.reused_files,
+        done.snapshot.display()
+    );
+    Ok(())
+}
+
+fn add(path: &Path, copy: bool) -> anyhow::Result<()> {
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("{} does not exist", path.display()))?;
+    let source = ModelSource::parse(&path.display().to_string());
+    let files = ModelFiles::resolve(&source, false)?;
+    let what = match &files.layout {
+        ModelLayout::SingleFile { family, .. } => {
+            format!("{} single-file checkpoint", family.label())
+        }
+        ModelLayout::Diffusers(d) => format!(
+            "diffusers {}",
+            if d.index.is_sdxl() {
+                "SDXL pipeline"
+            } else {
+                "pipeline"
+            }
+        ),
+    };
+    let dir = default_models_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path.file_name().context("the path has no file name")?;
+    let target = dir.join(name);
+    if target.exists() || target.is_symlink() {
+        bail!("{} is already in the models folder", target.display());
+    }
+    if copy {
+        if path.is_dir() {
+            bail!("--copy works for single files; link the folder instead (leave out --copy)");
+        }
+        // Through a temporary file: a full disk leaves no half checkpoint.
+        latent_studio::storage::atomic::replace_file(&target, |out| {
+            std::io::copy(&mut std::fs::File::open(&path)?, out).map(|_| ())
+        })?;
+    } else {
+        link(&path, &target)?;
+    }
+    println!("added {what}: {}", target.display());
+    Ok(())
+}
+
+#[cfg(unix)]
+fn link(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::os::unix::fs::symlink(from, to).with_context(|| format!("linking {}", to.display()))
+}
+
+#[cfg(not(unix))]
+fn link(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let made = if from.is_dir() {
+        std::os::windows::fs::symlink_dir(from, to)
+    } else {
+        std::os::windows::fs::symlink_file(from, to)
+    };
+    made.with_context(|| {
+        format!(
+            "linking {} (Windows needs developer mode for links; try --copy)",
+            to.display()
+        )
+    })
+}

@@ -1,0 +1,329 @@
+//! The hub cache layout (shared with Python's huggingface_hub), name checks
+//! and the free-space check.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hf_hub::{Cache, CacheRepo, Repo, RepoType};
+
+use super::DownloadError;
+
+/// The cache handle of a model repository at `revision`.
+pub(super) fn cache_repo(cache: &Cache, repo: &str, revision: &str) -> CacheRepo {
+    cache.repo(Repo::with_revision(
+        repo.to_string(),
+        RepoType::Model,
+        revision.to_string(),
+    ))
+}
+
+/// `{cache}/models--{owner}--{name}`.
+pub(super) fn repo_dir(cache: &Cache, repo: &str) -> PathBuf {
+    cache
+        .path()
+        .join(Repo::new(repo.to_string(), RepoType::Model).folder_name())
+}
+
+/// `blobs/{etag}.incomplete`, the name huggingface_hub gives partial downloads.
+pub(super) fn incomplete_path(blob: &Path) -> PathBuf {
+    let mut name = blob.as_os_str().to_os_string();
+    name.push(".incomplete");
+    PathBuf::from(name)
+}
+
+/// `{cache}/.locks/models--{owner}--{name}/{etag}.lock`, huggingface_hub's lock file.
+pub(super) fn lock_path(cache: &Cache, repo: &str, etag: &str) -> PathBuf {
+    cache
+        .path()
+        .join(".locks")
+        .join(Repo::new(repo.to_string(), RepoType::Model).folder_name())
+        .join(format!("{etag}.lock"))
+}
+
+/// The commit `revision` resolves to in the cache, without network.
+pub(super) fn cached_commit(cache: &Cache, repo: &str, revision: &str) -> Option<String> {
+    let repo_cache = cache_repo(cache, repo, revision);
+    if is_hex(revision, 40) && repo_cache.pointer_path(revision).is_dir() {
+        return Some(revision.to_string());
+    }
+    let text = fs::read_to_string(repo_dir(cache, repo).join("refs").join(revision)).ok()?;
+    let commit = text.trim();
+    is_hex(commit, 40).then(|| commit.to_string())
+}
+
+/// A complete blob of the expected size.
+pub(super) fn blob_is_complete(blob: &Path, size: u64) -> bool {
+    fs::metadata(blob).is_ok_and(|m| m.is_file() && m.len() == size)
+}
+
+/// Make `snapshots/{commit}/{path}` point at `blobs/{etag}`: a relative
+/// symlink like huggingface_hub makes, else a hard link, else a copy.
+pub(super) fn link_snapshot(
+    repo_cache: &CacheRepo,
+    commit: &str,
+    path: &str,
+    etag: &str,
+) -> Result<PathBuf, DownloadError> {
+    let blob = repo_cache.blob_path(etag);
+    let mut dest = repo_cache.pointer_path(commit);
+    dest.extend(path.split('/'));
+    let parent = dest.parent().unwrap_or(&dest).to_path_buf();
+    fs::create_dir_all(&parent).map_err(|e| DownloadError::io(&parent, e))?;
+
+    // From snapshots/{commit}/a/b/file up to the repository folder.
+    let mut target = PathBuf::new();
+    for _ in 0..path.split('/').count() + 1 {
+        target.push("..");
+    }
+    target.push("blobs");
+    target.push(etag);
+
+    if fs::symlink_metadata(&dest).is_ok() {
+        if fs::read_link(&dest).is_ok_and(|t| t == target) {
+            return Ok(dest);
+        }
+        fs::remove_file(&dest).map_err(|e| DownloadError::io(&dest, e))?;
+    }
+    if symlink(&target, &dest).is_err() && fs::hard_link(&blob, &dest).is_err() {
+        fs::copy(&blob, &dest).map_err(|e| DownloadError::io(&dest, e))?;
+    }
+    Ok(dest)
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(windows)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::windows::fs::symlink_file(target, link)
+}
+
+#[cfg(not(any(unix, windows)))]
+fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Take huggingface_hub's lock for one blob, waiting (cancellably) while
+/// another process holds it. The lock is released when the file is dropped.
+pub(super) fn lock_blob(path: &Path, cancel: &AtomicBool) -> Result<fs::File, DownloadError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| DownloadError::io(parent, e))?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| DownloadError::io(path, e))?;
+    loop {
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => return Ok(file),
+            Err(fs4::TryLockError::WouldBlock) => {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(DownloadError::Cancelled);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(fs4::TryLockError::Error(e)) => {
+                // File systems without locks (some network mounts): go on unlocked.
+                log::warn!("cannot lock {}: {e}", path.display());
+                return Ok(file);
+            }
+        }
+    }
+}
+
+/// Free bytes for this user on the file system holding `dir` (or its nearest
+/// existing ancestor); `None` when unknown.
+pub(super) fn available_space(dir: &Path) -> Option<u64> {
+    let mut dir = dir;
+    while !dir.exists() {
+        dir = dir.parent()?;
+    }
+    fs4::available_space(dir).ok()
+}
+
+/// The space to keep free beyond the bytes still to download.
+fn margin(remaining: u64) -> u64 {
+    16_000_000 + remaining / 100
+}
+
+/// Fail with [`DownloadError::DiskFull`] when `remaining` bytes (plus a small
+/// margin) do not fit in `available`; unknown free space passes.
+pub(super) fn check_space(
+    remaining: u64,
+    available: Option<u64>,
+    path: &Path,
+) -> Result<(), DownloadError> {
+    if remaining == 0 {
+        return Ok(());
+    }
+    let needed = remaining.saturating_add(margin(remaining));
+    match available {
+        Some(available) if available < needed => Err(DownloadError::DiskFull {
+            needed,
+            available,
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `len` ASCII hex digits.
+pub(super) fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `name` or `owner/name`, hub characters only.
+pub(super) fn check_repo_id(repo: &str) -> Result<(), DownloadError> {
+    let parts: Vec<&str> = repo.split('/').collect();
+    let ok = (1..=2).contains(&parts.len())
+        && repo.len() <= 200
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && *p != "."
+                && *p != ".."
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(DownloadError::InvalidRequest(format!(
+            "`{repo}` is not a hub repository id (owner/name)"
+        )))
+    }
+}
+
+/// A relative path of `/`-separated names that stays inside its folder.
+pub(super) fn is_safe_relative(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= 4096
+        && path.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && !part
+                    .chars()
+                    .any(|c| c.is_control() || c == '\\' || (cfg!(windows) && c == ':'))
+        })
+}
+
+/// A branch, tag or commit usable as a file name under `refs/`.
+pub(super) fn check_revision(revision: &str) -> Result<(), DownloadError> {
+    if is_safe_relative(revision) && revision.len() <= 256 {
+        Ok(())
+    } else {
+        Err(DownloadError::InvalidRequest(format!(
+            "`{revision}` is not a usable revision"
+        )))
+    }
+}
+
+/// A file path inside a repository.
+pub(super) fn check_file(file: &str) -> Result<(), DownloadError> {
+    if is_safe_relative(file) {
+        Ok(())
+    } else {
+        Err(DownloadError::InvalidRequest(format!(
+            "`{file}` is not a relative file path inside the repository"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_space_check() {
+        let path = Path::new("/cache/hub");
+        assert!(check_space(0, Some(0), path).is_ok());
+        assert!(check_space(1_000_000_000, None, path).is_ok());
+        assert!(check_space(1_000_000_000, Some(2_000_000_000), path).is_ok());
+        // Exactly the bytes but no margin: refused.
+        let err = check_space(5_100_000_000, Some(5_100_000_000), path).unwrap_err();
+        match &err {
+            DownloadError::DiskFull {
+                needed,
+                available,
+                path: p,
+            } => {
+                assert!(*needed > 5_100_000_000 && *needed < 5_200_000_000);
+                assert_eq!(*available, 5_100_000_000);
+                assert_eq!(p, path);
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = check_space(5_000_000_000, Some(2_000_000_000), path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "needs 5.1 GB free in /cache/hub but only 2.0 GB is free; free some space or set HF_HOME to a bigger disk"
+        );
+        // Absurd sizes saturate instead of overflowing.
+        assert!(check_space(u64::MAX, Some(u64::MAX - 1), path).is_err());
+    }
+
+    #[test]
+    fn free_space_of_a_missing_folder_uses_its_parent() {
+        let dir = std::env::temp_dir().join("latent-studio-no-such-dir/a/b");
+        assert!(available_space(&dir).is_some_and(|b| b > 0));
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["gpt2", "stabilityai/sd-turbo", "a.b/c_d-1"] {
+            assert!(check_repo_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "/x", "a/", "a/b/c", "../x", "a/..", "a b/c", "a\\b"] {
+            assert!(check_repo_id(bad).is_err(), "{bad}");
+        }
+        for ok in ["main", "refs/pr/1", "v1.0", "unet/config.json", "a..b"] {
+            assert!(is_safe_relative(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a/.",
+            "a\\..\\b",
+            "a\nb",
+        ] {
+            assert!(!is_safe_relative(bad), "{bad:?}");
+        }
+        assert!(is_hex(&"ab".repeat(20), 40));
+        assert!(!is_hex(&"xy".repeat(20), 40));
+        assert!(!is_hex("abc", 40));
+    }
+
+    #[test]
+    fn snapshot_links_are_relative_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().to_path_buf());
+        let repo = cache_repo(&cache, "o/n", "main");
+        let etag = "a".repeat(64);
+        let commit = "c".repeat(40);
+        let blob = repo.blob_path(&etag);
+        fs::create_dir_all(blob.parent().unwrap()).unwrap();
+        fs::write(&blob, b"hello").unwrap();
+        let dest = link_snapshot(&repo, &commit, "unet/config.json", &etag).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"hello");
+        #[cfg(unix)]
+        assert_eq!(
+            fs::read_link(&dest).unwrap(),
+            Path::new("../../../blobs").join(&etag)
+        );
+        // A stale link is replaced.
+        let etag2 = "b".repeat(64);
+        fs::write(repo.blob_path(&etag2), b"world").unwrap();
+        link_snapshot(&repo, &commit, "unet/config.json", &etag2).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"world");
+    }
+}

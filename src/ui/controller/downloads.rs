@@ -1,0 +1,85 @@
+//! Catalog downloads from the model picker: start, follow, finish.
+
+use crate::engine::{download_label, DownloadUpdate, JobId};
+use crate::models::catalog;
+use crate::models::download::{format_bytes, DownloadRequest};
+use crate::ui::app::StudioApp;
+use crate::ui::state::{ModelChoice, ModelDownload};
+
+impl StudioApp {
+    /// Fetch a catalog model into the hub cache (the engine runs it beside jobs).
+    pub(super) fn start_download(&mut self, id: &'static str) {
+        let Some(entry) = catalog::find(id) else {
+            return;
+        };
+        if self.studio.downloads.iter().any(|d| d.id == id) {
+            return;
+        }
+        let files = entry.files_for(self.engine.computes_in_f16());
+        let job = self.engine.download(DownloadRequest {
+            repo: entry.repo.to_string(),
+            revision: crate::models::hub::REVISION.into(),
+            files: files.iter().map(|f| f.to_string()).collect(),
+        });
+        self.studio.downloads.push(ModelDownload {
+            id,
+            job,
+            label: format!("starting · {}", format_bytes(entry.bytes_for(false))),
+            fraction: 0.0,
+        });
+    }
+
+    /// A download moved on: update its row, or finish it.
+    pub(super) fn download_update(&mut self, job: JobId, update: DownloadUpdate) {
+        let Some(i) = self.studio.downloads.iter().position(|d| d.job == job) else {
+            return;
+        };
+        let entry = catalog::find(self.studio.downloads[i].id);
+        let name = entry.map_or("the model", |e| e.name);
+        match update {
+            DownloadUpdate::Progress(p) => {
+                let row = &mut self.studio.downloads[i];
+                row.label = download_label(&p);
+                row.fraction = if p.total == 0 {
+                    0.0
+                } else {
+                    p.done as f32 / p.total as f32
+                };
+                return;
+            }
+            DownloadUpdate::Finished { fetched_bytes, .. } => {
+                let detail = if fetched_bytes == 0 {
+                    "It was already in the Hugging Face cache.".to_string()
+                } else {
+                    format!("Downloaded {}.", format_bytes(fetched_bytes))
+                };
+                self.studio
+                    .notifications
+                    .info(format!("{name} is ready"), detail);
+                if let Some(entry) = entry.filter(|e| e.is_pipeline()) {
+                    if !self.studio.models.iter().any(|m| m.value == entry.repo) {
+                        self.studio.models.push(ModelChoice {
+                            value: entry.repo.to_string(),
+                            origin: "hub cache".into(),
+                        });
+                    }
+                    if self.studio.settings.model.is_empty() {
+                        self.studio.settings.choose_model(entry.repo);
+                    }
+                }
+            }
+            DownloadUpdate::Failed(error) => {
+                self.studio
+                    .notifications
+                    .error(format!("Could not download {name}"), error);
+            }
+            DownloadUpdate::Cancelled => {
+                self.studio.notifications.info(
+                    format!("Stopped downloading {name}"),
+                    "What arrived is kept; Download again to resume.",
+                );
+            }
+        }
+        self.studio.downloads.remove(i);
+    }
+}

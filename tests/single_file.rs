@@ -1,0 +1,209 @@
+//! Single-file checkpoints (LDM key layout): the same random weights written
+//! as a diffusers folder and as one `.safetensors` must load to the same
+//! networks and draw the same image; hostile and wrong files are refused
+//! with a message, never a panic.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use common::{ldm::write_checkpoint, write_tiny_model_shaped, Family};
+use latent_studio::diffusion::params::GenerationParams;
+use latent_studio::diffusion::pipeline::generate;
+use latent_studio::models::files::{ModelFiles, ModelLayout, ModelSource};
+use latent_studio::models::stable_diffusion::{ModelFamily, StableDiffusion};
+
+fn load(source: ModelSource) -> Result<StableDiffusion, latent_studio::Error> {
+    let files = ModelFiles::resolve(&source, false)?;
+    StableDiffusion::load(files, &Device::Cpu, &mut |_, _| {})
+}
+
+/// A diffusers fixture and the same weights as one checkpoint file.
+fn both_layouts(family: Family) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (tmp, _) = common::tiny_model(Family::Sd1); // isolates the hub cache
+    let root = write_tiny_model_shaped(&tmp.path().join("diffusers"), family, true);
+    let file = tmp.path().join("checkpoint.safetensors");
+    write_checkpoint(&root, family, &file);
+    (tmp, root, file)
+}
+
+fn image(model: &StableDiffusion, prompt: &str) -> image::RgbImage {
+    let params = GenerationParams {
+        prompt: prompt.into(),
+        negative_prompt: "blurry".into(),
+        steps: 3,
+        cfg_scale: 5.0,
+        seed: 9,
+        width: Some(64),
+        height: Some(64),
+        ..Default::default()
+    };
+    generate(model, &params, None, &mut |_| true).unwrap().image
+}
+
+fn same_model(family: Family, expected: ModelFamily) {
+    let (_tmp, root, file) = both_layouts(family);
+    let source = ModelSource::parse(file.to_str().unwrap());
+    assert_eq!(source, ModelSource::Checkpoint(file.clone()));
+    let files = ModelFiles::resolve(&source, false).unwrap();
+    assert!(
+        matches!(files.layout, ModelLayout::SingleFile { family: f, .. } if f == expected),
+        "{:?}",
+        files.layout
+    );
+
+    let folder = load(ModelSource::Folder(root)).unwrap();
+    let single = load(source).unwrap();
+    assert_eq!(single.family, expected);
+    assert_eq!(single.text_encoders.len(), folder.text_encoders.len());
+    for (a, b) in single.text_encoders.iter().zip(&folder.text_encoders) {
+        let (a, b) = (a.model.config(), b.model.config());
+        assert_eq!(
+            (
+                a.hidden_size,
+                a.num_hidden_layers,
+                a.num_attention_heads,
+                a.intermediate_size
+            ),
+            (
+                b.hidden_size,
+                b.num_hidden_layers,
+                b.num_attention_heads,
+                b.intermediate_size
+            ),
+        );
+        assert_eq!(format!("{:?}", a.hidden_act), format!("{:?}", b.hidden_act));
+    }
+    let (a, b) = (single.unet.config(), folder.unet.config());
+    assert_eq!(a.block_out_channels, b.block_out_channels);
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(a.use_linear_projection, b.use_linear_projection);
+    assert_eq!(single.native_size(), folder.native_size());
+    assert_eq!(
+        single.scheduler_config.prediction_type,
+        folder.scheduler_config.prediction_type
+    );
+    assert_eq!(
+        single.force_zeros_for_empty_prompt,
+        folder.force_zeros_for_empty_prompt
+    );
+    assert_eq!(single.latent_space(), folder.latent_space());
+
+    let from_file = image(&single, "a lighthouse at dusk");
+    let from_folder = image(&folder, "a lighthouse at dusk");
+    assert!(
+        from_file == from_folder,
+        "{family:?}: the checkpoint draws a different image than the same weights in diffusers layout"
+    );
+    // And the comparison can fail: another prompt changes the picture.
+    assert!(image(&single, "a red bicycle") != from_file);
+}
+
+#[test]
+fn sd1_checkpoint_matches_its_diffusers_folder() {
+    same_model(Family::Sd1, ModelFamily::Sd1);
+}
+
+#[test]
+fn sdxl_checkpoint_matches_its_diffusers_folder() {
+    same_model(Family::Sdxl, ModelFamily::Sdxl);
+}
+
+#[test]
+fn sd2_checkpoint_drops_the_unused_last_text_layer() {
+    same_model(Family::Sd2, ModelFamily::Sd2);
+}
+
+fn load_error(path: &Path) -> String {
+    let source = ModelSource::parse(path.to_str().unwrap());
+    match load(source) {
+        Ok(_) => panic!("{} loaded", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Write a safetensors file from a raw header and data section.
+fn raw_safetensors(path: &Path, header: &str, data: &[u8]) {
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn hostile_and_wrong_files_are_refused_with_a_reason() {
+    let (tmp, _) = common::tiny_model(Family::Sd1);
+    let dir = tmp.path();
+
+    let ckpt = dir.join("model.ckpt");
+    std::fs::write(&ckpt, b"PK\x03\x04 pickle").unwrap();
+    let msg = load_error(&ckpt);
+    assert!(
+        msg.contains("arbitrary code") && msg.contains(".safetensors"),
+        "{msg}"
+    );
+
+    let overlap = dir.join("overlap.safetensors");
+    raw_safetensors(
+        &overlap,
+        r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+        &[0; 12],
+    );
+    assert!(load_error(&overlap).contains("overlap"));
+
+    let huge = dir.join("huge-header.safetensors");
+    let mut bytes = (4u64 << 30).to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"{}");
+    std::fs::write(&huge, bytes).unwrap();
+    assert!(load_error(&huge).contains("header claims"));
+
+    let dtype = dir.join("dtype.safetensors");
+    raw_safetensors(
+        &dtype,
+        r#"{"a":{"dtype":"Q4_K","shape":[2],"data_offsets":[0,8]}}"#,
+        &[0; 8],
+    );
+    assert!(load_error(&dtype).contains("unsupported dtype"));
+
+    let short = dir.join("short.safetensors");
+    raw_safetensors(
+        &short,
+        r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
+        &[0; 8],
+    );
+    assert!(load_error(&short).contains("outside the file"));
+
+    let lora = dir.join("lora.safetensors");
+    raw_safetensors(
+        &lora,
+        r#"{"lora_unet_down_blocks_0_attentions_0_proj_in.alpha":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+        &[0; 4],
+    );
+    assert!(load_error(&lora).contains("LoRA"));
+
+    let vae_only = dir.join("vae.safetensors");
+    raw_safetensors(
+        &vae_only,
+        r#"{"encoder.conv_in.weight":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+        &[0; 4],
+    );
+    assert!(load_error(&vae_only).contains("not a full Stable Diffusion checkpoint"));
+
+    let missing = dir.join("nowhere.safetensors");
+    assert!(load_error(&missing).contains("does not exist"));
+}
+
+#[test]
+fn a_checkpoint_without_its_vae_says_so() {
+    let (_tmp, _root, file) = both_layouts(Family::Sd1);
+    let stripped = file.with_file_name("no-vae.safetensors");
+    let all = candle_core::safetensors::load(&file, &Device::Cpu).unwrap();
+    let kept: std::collections::HashMap<_, _> = all
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("first_stage_model."))
+        .collect();
+    candle_core::safetensors::save(&kept, &stripped).unwrap();
+    let msg = load_error(&stripped);
+    assert!(msg.contains("no VAE"), "{msg}");
+}

@@ -1,0 +1,77 @@
+//! The model picker: a catalog model downloaded with one click from a local
+//! server in the Hugging Face hub's URL layout, then used to generate.
+
+mod common;
+
+use egui_kittest::kittest::Queryable as _;
+
+use common::hub_server::{HubRepo, HubServer};
+use common::studio::*;
+use common::{tiny_model, Family};
+use latent_studio::models::{catalog, hub};
+
+#[test]
+fn a_catalog_model_downloads_from_the_picker_and_generates() {
+    let (_m, model) = tiny_model(Family::Sd1);
+    // Served as SD 1.5: the tiny model's files under the catalog's names.
+    let mut files = HubRepo::read_dir(&model);
+    files.push(("tokenizer/special_tokens_map.json".into(), b"{}".to_vec()));
+    let server = HubServer::start(vec![HubRepo::new(
+        "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        files,
+    )]);
+    // This test binary has only this test, so pointing the process at the
+    // server and a fresh cache touches no other test.
+    let cache = tempfile::tempdir().unwrap();
+    std::env::set_var("HF_ENDPOINT", server.endpoint());
+    std::env::set_var("HF_HOME", cache.path());
+    std::env::set_var("HF_HUB_CACHE", cache.path().join("hub"));
+    std::env::remove_var("HF_HUB_OFFLINE");
+    std::env::remove_var("HF_TOKEN");
+
+    let fav = tempfile::tempdir().unwrap();
+    let mut settings = settings_for(&model, fav.path());
+    settings.model.clear();
+    settings.prompt = "a lighthouse".into();
+    let mut h = studio(settings, None);
+    h.run_steps(3);
+    let sd15 = catalog::find("sd15").unwrap();
+    assert!(h.query_by_label_contains(sd15.license.name).is_some());
+    h.get_by_label("Download Stable Diffusion 1.5").click();
+    h.run_steps(2);
+    assert_eq!(h.state().studio.downloads.len(), 1);
+    wait_for(&mut h, "the download", |h| {
+        h.state().studio.downloads.is_empty()
+    });
+    h.run_steps(2);
+
+    assert!(h
+        .query_by_label_contains("Stable Diffusion 1.5 is ready")
+        .is_some());
+    assert_eq!(
+        h.state().studio.settings.model,
+        sd15.repo,
+        "the first model is chosen"
+    );
+    let snapshot = hub::installed(sd15).expect("every catalog file is in the cache");
+    assert!(snapshot.starts_with(cache.path()));
+    assert!(h.query_by_label("Download Stable Diffusion 1.5").is_none());
+    let fetched = server.requests().len();
+    assert!(fetched >= sd15.files.len(), "{fetched} requests");
+
+    // Generating from it loads the cached snapshot without asking the server.
+    h.get_by_label("Generate").click();
+    h.run_steps(2);
+    wait_idle(&mut h);
+    assert_eq!(
+        h.state().studio.gallery.len(),
+        1,
+        "one image made: {:?}",
+        h.state().studio.notifications
+    );
+    assert_eq!(
+        server.requests().len(),
+        fetched,
+        "no request after the download"
+    );
+}
