@@ -206,8 +206,8 @@ pub const CATALOG: &[CatalogEntry] = &[
             sampler: SamplerKind::EulerAncestral,
         }),
         license: License {
+            name: "Stability AI Community License (sai-nc-community)",
             url: "https://huggingface.co/stabilityai/sdxl-turbo/blob/main/LICENSE.md",
-            ..SAI_NC_COMMUNITY
         },
         gated: false,
     },
