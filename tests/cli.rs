@@ -248,3 +248,79 @@ fn models_list_shows_the_catalog_and_add_links_a_checkpoint() {
         .unwrap();
     assert!(String::from_utf8_lossy(&dl.stderr).contains("models list"));
 }
+
+#[test]
+fn models_download_then_generate_offline_from_the_cache() {
+    use common::hub_server::{HubRepo, HubServer};
+    let (tmp, root) = tiny_model(Family::Sd2);
+    let mut files = HubRepo::read_dir(&root);
+    files.push(("tokenizer/special_tokens_map.json".into(), b"{}".to_vec()));
+    // Also an unrelated file a generic repo download must skip.
+    let mut other = files.clone();
+    other.push(("unet/diffusion_pytorch_model.bin".into(), vec![0; 64]));
+    let server = HubServer::start(vec![
+        HubRepo::new("stabilityai/sd-turbo", files),
+        HubRepo::new("someone/tiny-pipeline", other),
+    ]);
+    let cache = tmp.path().join("hf");
+    let online = || {
+        let mut c = cli();
+        c.env_remove("HF_HUB_OFFLINE")
+            .env("HF_ENDPOINT", server.endpoint())
+            .env("HF_HOME", &cache)
+            .env("HF_HUB_CACHE", cache.join("hub"));
+        c
+    };
+
+    let dl = online()
+        .args(["models", "download", "sd-turbo"])
+        .output()
+        .unwrap();
+    assert!(
+        dl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dl.stderr)
+    );
+    assert!(String::from_utf8_lossy(&dl.stdout).contains("stabilityai/sd-turbo"));
+    let list = online().args(["models", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    let line = list.lines().find(|l| l.starts_with("sd-turbo")).unwrap();
+    assert!(line.contains("installed"), "{line}");
+
+    // Offline, the catalog id resolves to the cached snapshot.
+    let requests = server.requests().len();
+    let out = tmp.path().join("turbo.png");
+    let generate = |model: &str, out: &std::path::Path, offline: bool| {
+        let mut c = online();
+        if offline {
+            c.env("HF_HUB_OFFLINE", "1");
+        }
+        c.args([
+            "generate", "--model", model, "--prompt", "a kite", "--steps", "2",
+        ])
+        .args(["--width", "64", "--height", "64", "--out"])
+        .arg(out)
+        .output()
+        .unwrap()
+    };
+    let run = generate("sd-turbo", &out, true);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(out.is_file());
+    assert_eq!(server.requests().len(), requests, "offline made a request");
+
+    // Any diffusers repo: the pipeline's files are found from the listing
+    // (the pickle beside the safetensors is not fetched) and it generates.
+    let out = tmp.path().join("generic.png");
+    let run = generate("someone/tiny-pipeline", &out, false);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(out.is_file());
+    assert!(!server.requests().iter().any(|r| r.path.ends_with(".bin")));
+}

@@ -23,6 +23,11 @@ fn load(source: ModelSource) -> Result<StableDiffusion, latent_studio::Error> {
 fn both_layouts(family: Family) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let (tmp, _) = common::tiny_model(Family::Sd1); // isolates the hub cache
     let root = write_tiny_model_shaped(&tmp.path().join("diffusers"), family, true);
+    if family == Family::Sd2 {
+        // The fixture folder says v-prediction; make the U-Net behave like a
+        // v-model in the loader's test, so both layouts agree.
+        shift_unet_output(&root, -5.0);
+    }
     let file = tmp.path().join("checkpoint.safetensors");
     write_checkpoint(&root, family, &file);
     (tmp, root, file)
@@ -113,6 +118,40 @@ fn sdxl_checkpoint_matches_its_diffusers_folder() {
 #[test]
 fn sd2_checkpoint_drops_the_unused_last_text_layer() {
     same_model(Family::Sd2, ModelFamily::Sd2);
+}
+
+/// Add `by` to the U-Net's output bias (what A1111's v-prediction test reads).
+fn shift_unet_output(root: &Path, by: f64) {
+    let path = root.join("unet/diffusion_pytorch_model.safetensors");
+    let mut all = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let bias = all.remove("conv_out.bias").unwrap();
+    all.insert("conv_out.bias".into(), (bias + by).unwrap());
+    candle_core::safetensors::save(&all, &path).unwrap();
+}
+
+#[test]
+fn sd2_checkpoints_are_told_apart_by_running_the_unet() {
+    // v-prediction: 768-v, as the folder's scheduler says.
+    let (_tmp, _root, file) = both_layouts(Family::Sd2);
+    let v = load(ModelSource::Checkpoint(file)).unwrap();
+    assert_eq!(
+        v.scheduler_config.prediction_type,
+        latent_studio::diffusion::schedulers::PredictionType::VPrediction
+    );
+    assert_eq!(v.native_size(), 768);
+
+    // The same network with its output shifted up predicts noise: 512 base.
+    let (tmp, _) = common::tiny_model(Family::Sd1);
+    let root = write_tiny_model_shaped(&tmp.path().join("base"), Family::Sd2, true);
+    shift_unet_output(&root, 5.0);
+    let file = tmp.path().join("base.safetensors");
+    write_checkpoint(&root, Family::Sd2, &file);
+    let base = load(ModelSource::Checkpoint(file)).unwrap();
+    assert_eq!(
+        base.scheduler_config.prediction_type,
+        latent_studio::diffusion::schedulers::PredictionType::Epsilon
+    );
+    assert_eq!(base.native_size(), 512);
 }
 
 fn load_error(path: &Path) -> String {

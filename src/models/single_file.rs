@@ -21,6 +21,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
+use candle_core::Tensor;
 use serde_json::json;
 
 use crate::diffusion::schedulers::{PredictionType, SchedulerConfig};
@@ -28,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::models::clip::ClipTextConfig;
 use crate::models::stable_diffusion::ModelFamily;
 use crate::models::tokenizer::Pad;
-use crate::models::unet::UNetConfig;
+use crate::models::unet::{UNet2DConditionModel, UNetConfig};
 use crate::models::vae::VaeConfig;
 use crate::models::weights::{RenamedTensors, SafeTensorsFile, Stored, WeightSource};
 
@@ -138,9 +139,10 @@ pub fn open(path: &Path) -> Result<CheckpointParts> {
     let context_dim: usize = text_encoders.iter().map(|e| e.config.hidden_size).sum();
     let unet = unet_part(&shapes, &file, family, context_dim, pooled_dim)?;
     let vae = vae_part(&shapes, &file, family)?;
+    // SD 2.x comes as the 768-v model (v-prediction) and the 512 "base"
+    // (noise prediction); nothing in the file says which, so the loader runs
+    // [`predicts_v`] on the U-Net and corrects this default.
     let scheduler = SchedulerConfig {
-        // SD 2.x checkpoints are almost always the 768-v model (v-prediction);
-        // the 512 "base" variant predicts noise like SD 1.x.
         prediction_type: if family == ModelFamily::Sd2 {
             PredictionType::VPrediction
         } else {
@@ -226,6 +228,26 @@ fn renamed(
 
 fn whole(prefix: &str, rest: &str, name: String) -> Vec<(String, Stored)> {
     vec![(name, Stored::Whole(format!("{prefix}{rest}")))]
+}
+
+/// Whether an SD 2.x U-Net predicts v rather than noise, by the test
+/// AUTOMATIC1111 uses: on a flat grey latent at the last timestep with a flat
+/// context, a v-model's output lies far below its input (mean difference
+/// < -1), a noise model's does not.
+pub fn predicts_v(
+    unet: &UNet2DConditionModel,
+    dtype: candle_core::DType,
+    device: &candle_core::Device,
+) -> Result<bool> {
+    let width = unet.config().cross_attention_dim.expand(1)[0];
+    let x = (Tensor::ones((1, unet.config().in_channels, 8, 8), dtype, device)? * 0.5)?;
+    let context = (Tensor::ones((1, 2, width), dtype, device)? * 0.5)?;
+    let out = unet.forward(&x, 999.0, &context, None)?;
+    let mean = (out - &x)?
+        .to_dtype(candle_core::DType::F32)?
+        .mean_all()?
+        .to_scalar::<f32>()?;
+    Ok(mean < -1.0)
 }
 
 // ---------------------------------------------------------------- text encoders

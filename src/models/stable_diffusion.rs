@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use candle_core::{DType, Device};
 
 use crate::diffusion::preview::LatentSpace;
-use crate::diffusion::schedulers::SchedulerConfig;
+use crate::diffusion::schedulers::{PredictionType, SchedulerConfig};
 use crate::error::{Error, Result};
 use crate::models::clip::{ClipTextConfig, ClipTextModel};
 use crate::models::files::{ComponentFiles, DiffusersFiles, ModelFiles, ModelLayout};
@@ -127,8 +127,20 @@ impl StableDiffusion {
 
         tick("U-Net");
         let (unet_cfg, unet_weights) = &parts.unet;
-        let unet = UNet2DConditionModel::new(unet_weights.var_builder(dtype, device)?, unet_cfg)
-            .map_err(|e| weights_error(unet_weights, e))?;
+        let mut unet =
+            UNet2DConditionModel::new(unet_weights.var_builder(dtype, device)?, unet_cfg)
+                .map_err(|e| weights_error(unet_weights, e))?;
+        let mut scheduler_config = parts.scheduler.clone();
+        if parts.detect_v_prediction {
+            // SD 2.x single files: 768-v or 512-base? Only running it tells.
+            let v = single_file::predicts_v(&unet, dtype, device)?;
+            scheduler_config.prediction_type = if v {
+                PredictionType::VPrediction
+            } else {
+                PredictionType::Epsilon
+            };
+            unet.set_sample_size(if v { 96 } else { 64 });
+        }
 
         tick("VAE");
         let (vae_cfg, vae_weights) = &parts.vae;
@@ -146,8 +158,7 @@ impl StableDiffusion {
             },
             None => None,
         };
-        let scheduler_config = parts.scheduler.clone();
-        let unet_cfg = unet_cfg.clone();
+        let unet_cfg = unet.config().clone();
         let config_path = parts.config_path.clone();
         let vae_weights = vae_weights.clone();
 
@@ -281,6 +292,8 @@ struct Parts {
     vae: (VaeConfig, WeightSource),
     scheduler: SchedulerConfig,
     force_zeros_for_empty_prompt: Option<bool>,
+    /// Learn v- or noise-prediction by running the U-Net (SD 2.x single files).
+    detect_v_prediction: bool,
     /// The file to name when the parts disagree with each other.
     config_path: PathBuf,
 }
@@ -321,6 +334,7 @@ impl Parts {
                 None => SchedulerConfig::default(),
             },
             force_zeros_for_empty_prompt: d.index.force_zeros_for_empty_prompt,
+            detect_v_prediction: false,
             config_path: d.unet.config.clone(),
         })
     }
@@ -342,6 +356,7 @@ impl Parts {
             vae: parts.vae,
             scheduler: parts.scheduler,
             force_zeros_for_empty_prompt: None,
+            detect_v_prediction: parts.family == ModelFamily::Sd2,
             config_path: path.to_path_buf(),
         })
     }

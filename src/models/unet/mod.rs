@@ -153,6 +153,12 @@ impl UNet2DConditionModel {
         &self.config
     }
 
+    /// Set the native latent size. It shapes no layer, so a loader that only
+    /// learns it by running the network (SD 2.x single files) sets it late.
+    pub fn set_sample_size(&mut self, sample_size: usize) {
+        self.config.sample_size = Some(sample_size);
+    }
+
     /// Predict the noise (or v, or x0: whatever the model was trained for) in
     /// `sample: [b, c, h, w]` at `timestep`, given `context: [b, m, d]` text
     /// embeddings and, for SDXL, the pooled/size conditioning.

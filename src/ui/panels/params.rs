@@ -178,7 +178,7 @@ fn catalog_downloads(ui: &mut egui::Ui, studio: &Studio, actions: &mut Vec<Actio
                 });
                 ui.horizontal(|ui| match running {
                     Some(d) => {
-                        if ui.button("Cancel").clicked() {
+                        if ui.button("Cancel download").clicked() {
                             actions.push(Action::CancelDownload(d.job));
                         }
                         ui.add(
