@@ -246,3 +246,32 @@ fn a_checkpoint_without_its_vae_says_so() {
     let msg = load_error(&stripped);
     assert!(msg.contains("no VAE"), "{msg}");
 }
+
+#[test]
+fn the_models_folder_lists_checkpoints_and_folders_only() {
+    let (_tmp, root, file) = both_layouts(Family::Sd1);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&file, dir.path().join("b-model.safetensors")).unwrap();
+    let folder = dir.path().join("a-diffusers");
+    std::fs::create_dir(&folder).unwrap();
+    for entry in ["model_index.json"] {
+        std::fs::copy(root.join(entry), folder.join(entry)).unwrap();
+    }
+    raw_safetensors(
+        &dir.path().join("c-lora.safetensors"),
+        r#"{"lora_unet_x.alpha":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+        &[0; 4],
+    );
+    std::fs::write(dir.path().join("notes.txt"), "hi").unwrap();
+    std::fs::write(dir.path().join("d-old.ckpt"), "pickle").unwrap();
+
+    let found = latent_studio::models::files::models_in_folder(dir.path());
+    assert_eq!(
+        found,
+        [
+            ModelSource::Folder(folder),
+            ModelSource::Checkpoint(dir.path().join("b-model.safetensors")),
+        ]
+    );
+    assert!(latent_studio::models::files::models_in_folder(&dir.path().join("missing")).is_empty());
+}

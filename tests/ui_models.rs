@@ -110,3 +110,51 @@ fn a_catalog_model_downloads_from_the_picker_and_generates() {
         "no request after the download"
     );
 }
+
+#[test]
+fn dropping_a_checkpoint_makes_it_the_model_and_a_pickle_is_refused() {
+    let (tmp, model) = tiny_model(Family::Sd1);
+    let root = common::write_tiny_model_shaped(&tmp.path().join("d"), Family::Sd1, true);
+    let ckpt = tmp.path().join("dreamy-v3.safetensors");
+    common::ldm::write_checkpoint(&root, Family::Sd1, &ckpt);
+    let pickle = tmp.path().join("old-model.ckpt");
+    std::fs::write(&pickle, b"pickle bytes").unwrap();
+
+    let fav = tempfile::tempdir().unwrap();
+    let mut settings = settings_for(&model, fav.path());
+    settings.prompt = "a harbour".into();
+    // The checkpoint's native size is SD 1.x's 512²; keep the test quick.
+    settings.size = Some((64, 64));
+    let mut h = studio(settings, None);
+    h.run_steps(2);
+
+    drop_file(&mut h, &pickle);
+    h.run_steps(2);
+    assert!(h
+        .query_by_label_contains("old-model.ckpt was not loaded")
+        .is_some());
+    assert_eq!(h.state().studio.settings.model, model.display().to_string());
+    assert!(
+        h.state().studio.start.is_none(),
+        "not taken as a start image"
+    );
+
+    drop_file(&mut h, &ckpt);
+    h.run_steps(2);
+    assert!(h
+        .query_by_label_contains("Using dreamy-v3.safetensors")
+        .is_some());
+    assert_eq!(h.state().studio.settings.model, ckpt.display().to_string());
+    assert!(h.state().studio.start.is_none());
+
+    // It generates from the checkpoint.
+    h.get_by_label("Generate").click();
+    h.run_steps(2);
+    wait_idle(&mut h);
+    let gallery = &h.state().studio.gallery;
+    assert_eq!(gallery.len(), 1, "{:?}", h.state().studio.notifications);
+    assert_eq!(
+        gallery[0].result.model,
+        latent_studio::models::files::ModelSource::Checkpoint(ckpt.clone())
+    );
+}

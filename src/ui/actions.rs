@@ -75,4 +75,8 @@ pub enum Action {
     CancelDownload(JobId),
     /// Folder dialog for the favorites folder.
     ChooseFavoritesDir,
+    /// Folder dialog for the models folder (then a rescan).
+    ChooseModelsDir,
+    /// Look for installed models again (hub cache, models folder, recent).
+    RescanModels,
 }

@@ -25,6 +25,8 @@ pub enum DialogPurpose {
     AddModelFolder,
     /// Pick a single-file checkpoint to use as the model.
     AddCheckpoint,
+    /// Pick the models folder.
+    ModelsDir,
     /// Pick the favorites folder.
     FavoritesDir,
 }
@@ -149,6 +151,9 @@ impl Background {
                     .set_title("Choose a Stable Diffusion checkpoint")
                     .add_filter("safetensors checkpoint", &["safetensors"])
                     .pick_file(),
+                DialogPurpose::ModelsDir => dialog
+                    .set_title("Folder with your model files")
+                    .pick_folder(),
                 DialogPurpose::FavoritesDir => {
                     dialog.set_title("Folder for starred images").pick_folder()
                 }

@@ -126,6 +126,8 @@ impl StudioApp {
             Action::DownloadModel(id) => self.start_download(id),
             Action::CancelDownload(job) => self.engine.cancel(job),
             Action::ChooseFavoritesDir => self.background.dialog(DialogPurpose::FavoritesDir, None),
+            Action::ChooseModelsDir => self.background.dialog(DialogPurpose::ModelsDir, None),
+            Action::RescanModels => self.scan_models(),
         }
         ctx.request_repaint();
     }

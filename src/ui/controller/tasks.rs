@@ -29,14 +29,19 @@ impl StudioApp {
             )
         });
         if scan_models {
-            let recent = self.studio.settings.recent_models.clone();
-            let dir = self.studio.settings.models_dir();
-            self.background.spawn("models", move || {
-                Done::Models(scan_models_on_disk(&recent, &dir))
-            });
+            self.scan_models();
         } else {
             self.studio.models_scanned = true;
         }
+    }
+
+    /// Look for installed models off the UI thread (it reads file headers).
+    pub(crate) fn scan_models(&mut self) {
+        let recent = self.studio.settings.recent_models.clone();
+        let dir = self.studio.settings.models_dir();
+        self.background.spawn("models", move || {
+            Done::Models(scan_models_on_disk(&recent, &dir))
+        });
     }
 
     pub(crate) fn drain_background(&mut self, ctx: &egui::Context) {
@@ -163,6 +168,10 @@ impl StudioApp {
             }
             DialogPurpose::AddModelFolder => self.add_local_model(&path, "folder"),
             DialogPurpose::AddCheckpoint => self.add_local_model(&path, "checkpoint"),
+            DialogPurpose::ModelsDir => {
+                self.studio.settings.models_dir = Some(path.clone());
+                self.scan_models();
+            }
             DialogPurpose::FavoritesDir => {
                 self.studio.settings.favorites_dir = Some(path.clone());
                 self.studio.favorites_dir = path.clone();

@@ -33,6 +33,19 @@ pub fn show(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action>) {
                 actions.push(Action::ChooseFavoritesDir);
                 ui.close();
             }
+            ui.separator();
+            ui.label("Models folder (checkpoints and diffusers folders in it are listed):");
+            ui.monospace(studio.settings.models_dir().display().to_string());
+            ui.horizontal(|ui| {
+                if ui.button("Change models folder…").clicked() {
+                    actions.push(Action::ChooseModelsDir);
+                    ui.close();
+                }
+                if ui.button("Look for models again").clicked() {
+                    actions.push(Action::RescanModels);
+                    ui.close();
+                }
+            });
         });
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             ui.label(status_line(studio));
