@@ -254,9 +254,11 @@ fn the_models_folder_lists_checkpoints_and_folders_only() {
     std::fs::copy(&file, dir.path().join("b-model.safetensors")).unwrap();
     let folder = dir.path().join("a-diffusers");
     std::fs::create_dir(&folder).unwrap();
-    for entry in ["model_index.json"] {
-        std::fs::copy(root.join(entry), folder.join(entry)).unwrap();
-    }
+    std::fs::copy(
+        root.join("model_index.json"),
+        folder.join("model_index.json"),
+    )
+    .unwrap();
     raw_safetensors(
         &dir.path().join("c-lora.safetensors"),
         r#"{"lora_unet_x.alpha":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
