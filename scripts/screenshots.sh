@@ -4,9 +4,10 @@
 # xdotool (typing, Ctrl+Enter, a real drag and drop), and writes
 # screenshots/*.png. The model is a tiny random-weight SD 1.x pipeline in the
 # diffusers layout, so pictures are coloured noise: the window, the steps and
-# the timeline are real.
+# the timeline are real. The last two show a first start without models and
+# a catalog download from scripts/fake_hub.py, a local stand-in for the hub.
 #
-# Needs: apt-get install xvfb xdotool imagemagick gir1.2-gtk-3.0
+# Needs: apt-get install xvfb xdotool imagemagick gir1.2-gtk-3.0 python3
 # Usage: scripts/screenshots.sh [OUT_DIR]      (default: screenshots/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +27,9 @@ work=$(mktemp -d)
 app=""
 xvfb=""
 dnd=""
+hub=""
 cleanup() {
-  for p in $app $dnd $xvfb; do kill "$p" 2>/dev/null || true; done
+  for p in $app $dnd $hub $xvfb; do kill "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -124,3 +126,20 @@ xdotool windowfocus --sync "$wid" key ctrl+q
 wait "$app" || true
 app=""
 grep "frame stats" "$work/app.log" || true
+
+# 9–10. A first start without models: the catalog, and a download from a
+# stand-in for the hub (scripts/fake_hub.py, throttled to 1.5 MB/s).
+target/release/examples/tiny_model "$work/tiny-turbo" sd2 >/dev/null
+port=$((20000 + RANDOM % 20000))
+/usr/bin/python3 scripts/fake_hub.py "$work/tiny-turbo" stabilityai/sd-turbo \
+  --port "$port" --rate 1500000 &
+hub=$!
+export XDG_DATA_HOME=$work/data-fresh HF_HOME=$work/hf-fresh HF_ENDPOINT=http://127.0.0.1:$port
+launch
+shot 09-models
+xdotool mousemove 91 322 click 1
+sleep 2.5
+shot 10-downloading
+xdotool windowfocus --sync "$wid" key ctrl+q
+wait "$app" || true
+app=""

@@ -28,6 +28,7 @@ fn result(params: GenerationParams, img2img: bool) -> JobResult {
         start_image_sha256: img2img.then(|| "ab".repeat(32)),
         scheduler: Default::default(),
         model_revision: Some("0123abcd".into()),
+        model_hash: None,
     }
 }
 

@@ -157,4 +157,16 @@ fn dropping_a_checkpoint_makes_it_the_model_and_a_pickle_is_refused() {
         gallery[0].result.model,
         latent_studio::models::files::ModelSource::Checkpoint(ckpt.clone())
     );
+    // It names the exact file: A1111's short SHA-256, in the PNG text too.
+    use sha2::Digest as _;
+    let sha = sha2::Sha256::digest(std::fs::read(&ckpt).unwrap());
+    let short: String = sha.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        gallery[0].result.model_hash.as_deref(),
+        Some(short.as_str())
+    );
+    let text = latent_studio::library::png_text_for(&gallery[0].result);
+    assert!(text[0]
+        .1
+        .contains(&format!("Model hash: {short}, Model: dreamy-v3")));
 }

@@ -33,6 +33,7 @@ fn item(id: u64, steps: usize) -> GalleryItem {
             start_image_sha256: None,
             scheduler: Default::default(),
             model_revision: None,
+            model_hash: None,
         }),
         starred: false,
         saved_path: None,

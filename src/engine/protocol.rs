@@ -88,6 +88,8 @@ pub struct JobResult {
     pub scheduler: SchedulerConfig,
     /// Hub models: the snapshot (commit) the files came from.
     pub model_revision: Option<String>,
+    /// Single-file checkpoints: A1111's short hash of the file, when known.
+    pub model_hash: Option<String>,
     /// Time the job took, model loading excluded.
     pub duration: Duration,
 }

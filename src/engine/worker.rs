@@ -17,7 +17,7 @@ use crate::diffusion::pipeline::{encode_image, generate, resolve_size};
 use crate::diffusion::preview::PreviewMode;
 use crate::diffusion::schedulers::img2img_start_step;
 use crate::error::Error;
-use crate::models::files::{ModelFiles, ModelSource};
+use crate::models::files::{ModelFiles, ModelLayout, ModelSource};
 use crate::models::stable_diffusion::StableDiffusion;
 
 /// State shared between the handle and the worker.
@@ -84,6 +84,8 @@ pub(crate) struct Worker {
     pub events: EventSink,
     pub shared: Arc<Shared>,
     model: Option<(ModelSource, StableDiffusion)>,
+    /// The loaded checkpoint file's A1111 hash (single files only).
+    model_hash: Option<String>,
 }
 
 impl Worker {
@@ -98,6 +100,7 @@ impl Worker {
             previews,
             events,
             shared,
+            model_hash: None,
             model: None,
         }
     }
@@ -189,7 +192,22 @@ impl Worker {
         if !self.previews.wants_taesd(&self.device) {
             files.preview_decoder = None;
         }
+        let checkpoint = match &files.layout {
+            ModelLayout::SingleFile { path, .. } => Some(path.clone()),
+            ModelLayout::Diffusers(_) => None,
+        };
         let model = StableDiffusion::load(files, &self.device, &mut progress)?;
+        // Like A1111, hash a checkpoint once (then remembered by size and
+        // date) so every image names the exact file that made it.
+        self.model_hash = checkpoint.and_then(|path| {
+            progress("checkpoint hash (once per file)", 0.99);
+            crate::models::model_hash::short_hash(
+                &path,
+                &crate::models::model_hash::default_cache(),
+            )
+            .map_err(|e| log::warn!("cannot hash {}: {e}", path.display()))
+            .ok()
+        });
         self.model = Some((source.clone(), model));
         Ok(())
     }
@@ -239,6 +257,7 @@ impl Worker {
             start_image_sha256,
             scheduler: model.scheduler_config.for_sampler(params.sampler),
             model_revision: model.files.hub_revision(),
+            model_hash: self.model_hash.clone(),
         })
     }
 

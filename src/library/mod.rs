@@ -27,7 +27,7 @@ use crate::engine::JobResult;
 pub fn png_text_for(result: &JobResult) -> Vec<(String, String)> {
     let extras = a1111::InfotextExtras {
         model: Some(result.model.display_name()),
-        model_hash: None,
+        model_hash: result.model_hash.clone(),
         img2img: result.img2img,
     };
     vec![

@@ -23,6 +23,9 @@ pub struct StudioRecord {
     /// Hub models: the snapshot commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_revision: Option<String>,
+    /// Single-file checkpoints: the first 10 hex digits of the file's SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_hash: Option<String>,
     /// Prompt, seed, sampler, size, RNG, strength, ...
     pub params: GenerationParams,
     /// Whether a start image was used.
@@ -42,6 +45,7 @@ impl StudioRecord {
             app_version: env!("CARGO_PKG_VERSION").to_string(),
             model: result.model.clone(),
             model_revision: result.model_revision.clone(),
+            model_hash: result.model_hash.clone(),
             params: result.params.clone(),
             img2img: result.img2img,
             start_image_sha256: result.start_image_sha256.clone(),

@@ -17,6 +17,7 @@ pub mod download;
 pub mod files;
 pub mod hub;
 pub mod layers;
+pub mod model_hash;
 pub mod random;
 pub mod single_file;
 pub mod softmax;

@@ -143,7 +143,12 @@ impl StableDiffusion {
         }
 
         tick("VAE");
-        let (vae_cfg, vae_weights) = &parts.vae;
+        // SDXL's own VAE overflows in f16; on f16 devices the retrained
+        // fp16-fix VAE is used when installed (else the f32 fallback decode).
+        let fp16_fix = (dtype == DType::F16 && unet.config().uses_text_time())
+            .then(fp16_fix_vae)
+            .flatten();
+        let (vae_cfg, vae_weights) = fp16_fix.as_ref().unwrap_or(&parts.vae);
         let vae_dtype = dtype;
         let vae = load_vae(vae_weights, vae_cfg, vae_dtype, device)?;
 
@@ -242,6 +247,14 @@ impl StableDiffusion {
             &self.device,
         )
     }
+}
+
+/// `madebyollin/sdxl-vae-fp16-fix` from the hub cache, if installed.
+fn fp16_fix_vae() -> Option<(VaeConfig, WeightSource)> {
+    let dir = super::hub::installed(super::catalog::find("sdxl-vae-fp16-fix")?)?;
+    let config = VaeConfig::from_json_file(&dir.join("config.json")).ok()?;
+    let weights = WeightSource::Files(vec![dir.join("diffusion_pytorch_model.safetensors")]);
+    Some((config, weights))
 }
 
 fn load_vae(

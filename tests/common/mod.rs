@@ -264,6 +264,8 @@ fn isolate_from_the_machine() {
         std::env::set_var("HF_HOME", &empty);
         std::env::set_var("HF_HUB_CACHE", empty.join("hub"));
         std::env::set_var("HF_HUB_OFFLINE", "1");
+        // Checkpoint hashes and the like go to a cache of the tests' own.
+        std::env::set_var("XDG_CACHE_HOME", empty.join("xdg-cache"));
         std::env::remove_var("LATENT_STUDIO_TAESD");
         std::env::remove_var("LATENT_STUDIO_MODEL");
     });

@@ -167,9 +167,9 @@ fn empty_state(ui: &mut egui::Ui, studio: &Studio) {
     ui.centered_and_justified(|ui| {
         let text = if studio.settings.model.trim().is_empty() {
             if studio.models_scanned {
-                "No model yet.\n\nChoose a Stable Diffusion model in diffusers layout with \"Add folder…\",\n\
-                 type a Hugging Face repo id you have downloaded (e.g. stabilityai/sd-turbo),\n\
-                 or start the studio with LATENT_STUDIO_MODEL=/path/to/model."
+                "No model yet.\n\nDownload one on the left (SD-Turbo is the quickest start),\n\
+                 drop a .safetensors checkpoint on the window, or choose a diffusers folder\n\
+                 or checkpoint file with \"Folder…\" / \"File…\"."
             } else {
                 "Looking for models…"
             }

@@ -69,6 +69,10 @@ fn status_line(studio: &Studio) -> String {
             format!("Generating {}/{}{queued}", live.step, live.total)
         }
         _ if studio.busy() => format!("Starting{queued}"),
+        _ if !studio.downloads.is_empty() => {
+            let n = studio.downloads.len();
+            format!("Downloading {n} model{}", if n == 1 { "" } else { "s" })
+        }
         _ => "Idle".into(),
     }
 }
