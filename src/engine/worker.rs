@@ -322,11 +322,16 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// One line on a download: "downloading unet/… · 1.2 GB of 3.4 GB · 20 MB/s · 2 min left".
+/// One line on a download: the file and how far it is, then the whole
+/// download: "downloading unet/… (45%) · 1.2 GB of 3.4 GB · 20 MB/s · 2 min left".
 pub fn download_label(p: &crate::models::download::DownloadProgress) -> String {
     use crate::models::download::format_bytes;
+    let file_percent = match p.file_total {
+        0 => 100,
+        total => p.file_done * 100 / total,
+    };
     let mut label = format!(
-        "downloading {} · {} of {}",
+        "downloading {} ({file_percent}%) · {} of {}",
         p.file,
         format_bytes(p.done),
         format_bytes(p.total)
@@ -344,4 +349,27 @@ pub fn download_label(p: &crate::models::download::DownloadProgress) -> String {
         label.push_str(&format!(" · {left} left"));
     }
     label
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::download::DownloadProgress;
+
+    #[test]
+    fn download_label_names_the_file_then_the_whole() {
+        let p = DownloadProgress {
+            file: "unet/diffusion_pytorch_model.safetensors".into(),
+            file_done: 1_500_000_000,
+            file_total: 3_000_000_000,
+            done: 2_000_000_000,
+            total: 4_000_000_000,
+            bytes_per_sec: 20_000_000.0,
+            eta: Some(std::time::Duration::from_secs(100)),
+        };
+        assert_eq!(
+            download_label(&p),
+            "downloading unet/diffusion_pytorch_model.safetensors (50%) · 2.0 GB of 4.0 GB · 20 MB/s · 2 min left"
+        );
+    }
 }
