@@ -1,5 +1,6 @@
-//! Finding a model's files: a diffusers folder on disk, or a Hugging Face hub
-//! repository (the standard hub cache, downloading what is missing).
+//! Finding a model's files: a diffusers folder on disk, a Hugging Face hub
+//! repository (the standard hub cache, downloading what is missing), or a
+//! single-file `.safetensors` checkpoint (see [`super::single_file`]).
 //!
 //! A diffusers folder holds `model_index.json` and one sub-folder per
 //! component (`unet/`, `vae/`, `text_encoder/`, `tokenizer/`, `scheduler/`,

@@ -4,9 +4,13 @@
 //! - networks: [`clip`] (text encoder), [`unet`] (denoiser), [`vae`]
 //!   (autoencoder), sharing [`layers`] and [`attention`];
 //! - text: [`tokenizer`];
-//! - files: [`files`] (diffusers folders), [`hub`] (Hugging Face cache),
-//!   [`download`] (resumable, verified hub downloads into that cache),
-//!   [`weights`] (validated safetensors), [`random`] (random-weight fixtures);
+//! - which models: [`catalog`] (recommended models: files, sizes, licenses,
+//!   defaults);
+//! - files: [`files`] (where a model's files are), [`hub`] (Hugging Face
+//!   cache), [`download`] (resumable, verified hub downloads into that
+//!   cache), [`single_file`] (LDM checkpoints mapped to our networks),
+//!   [`weights`] (validated, memory-mapped safetensors), [`model_hash`]
+//!   (A1111's checkpoint hash), [`random`] (random-weight fixtures);
 //! - the assembled pipeline: [`stable_diffusion`].
 
 pub mod attention;
