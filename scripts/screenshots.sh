@@ -60,7 +60,7 @@ shot() {
   echo "wrote $out/$1.png"
 }
 wait_for_images() {
-  for _ in $(seq 600); do
+  for _ in $(seq 3000); do
     [ "$(ls "$history" 2>/dev/null | wc -l)" -ge "$1" ] && return 0
     sleep 0.1
   done

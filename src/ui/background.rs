@@ -73,8 +73,9 @@ pub enum Done {
     Quiet,
     /// A finished image was written to the history folder.
     KeptInHistory(PathBuf),
-    /// The scan for installed models finished.
-    Models(Vec<ModelChoice>),
+    /// The scan for installed models finished: models to choose from, and
+    /// the ids of installed catalog extras (preview decoders, VAEs).
+    Models(Vec<ModelChoice>, Vec<&'static str>),
     /// The prompt tokenizer is loaded.
     Tokenizer(Result<Arc<crate::models::tokenizer::ClipTokenizer>, String>),
 }

@@ -56,6 +56,8 @@ pub struct Studio {
     pub library: LibraryState,
     /// Model downloads in flight.
     pub downloads: Vec<ModelDownload>,
+    /// Installed catalog entries that are not pipelines (TAESD, VAEs), by id.
+    pub installed_extras: Vec<&'static str>,
 }
 
 /// A catalog model being downloaded.
@@ -275,6 +277,7 @@ impl Studio {
             view: View::Studio,
             library: LibraryState::default(),
             downloads: Vec::new(),
+            installed_extras: Vec::new(),
         }
     }
 

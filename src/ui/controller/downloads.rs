@@ -48,14 +48,21 @@ impl StudioApp {
                 return;
             }
             DownloadUpdate::Finished { fetched_bytes, .. } => {
-                let detail = if fetched_bytes == 0 {
+                let mut detail = if fetched_bytes == 0 {
                     "It was already in the Hugging Face cache.".to_string()
                 } else {
                     format!("Downloaded {}.", format_bytes(fetched_bytes))
                 };
+                if entry.is_some_and(|e| !e.is_pipeline()) {
+                    // Extras are picked up when a model is (re)loaded.
+                    detail.push_str(" It is used from the next model load on.");
+                }
                 self.studio
                     .notifications
                     .info(format!("{name} is ready"), detail);
+                if let Some(entry) = entry.filter(|e| !e.is_pipeline()) {
+                    self.studio.installed_extras.push(entry.id);
+                }
                 if let Some(entry) = entry.filter(|e| e.is_pipeline()) {
                     if !self.studio.models.iter().any(|m| m.value == entry.repo) {
                         self.studio.models.push(ModelChoice {

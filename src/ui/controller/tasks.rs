@@ -40,7 +40,12 @@ impl StudioApp {
         let recent = self.studio.settings.recent_models.clone();
         let dir = self.studio.settings.models_dir();
         self.background.spawn("models", move || {
-            Done::Models(scan_models_on_disk(&recent, &dir))
+            let extras = crate::models::catalog::CATALOG
+                .iter()
+                .filter(|e| !e.is_pipeline() && crate::models::hub::installed(e).is_some())
+                .map(|e| e.id)
+                .collect();
+            Done::Models(scan_models_on_disk(&recent, &dir), extras)
         });
     }
 
@@ -118,8 +123,9 @@ impl StudioApp {
                 Ok(detail) => self.studio.notifications.info(title, detail),
                 Err(e) => self.studio.notifications.error(title, e),
             },
-            Done::Models(found) => {
+            Done::Models(found, extras) => {
                 self.studio.models = found;
+                self.studio.installed_extras = extras;
                 self.studio.models_scanned = true;
                 if self.studio.settings.model.is_empty() {
                     if let Some(first) = self.studio.models.first() {

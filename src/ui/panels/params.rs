@@ -163,6 +163,7 @@ fn catalog_downloads(ui: &mut egui::Ui, studio: &Studio, actions: &mut Vec<Actio
     let missing: Vec<_> = CATALOG
         .iter()
         .filter(|e| !studio.models.iter().any(|m| m.value == e.repo))
+        .filter(|e| !studio.installed_extras.contains(&e.id))
         .filter(|e| e.is_pipeline() || !matches!(e.kind, crate::models::catalog::EntryKind::Vae(_)))
         .collect();
     if missing.is_empty() || !studio.models_scanned {
