@@ -229,6 +229,23 @@ fn hostile_and_wrong_files_are_refused_with_a_reason() {
     );
     assert!(load_error(&vae_only).contains("not a full Stable Diffusion checkpoint"));
 
+    // A valid type we never compute with (a stray BOOL mask) is fine until
+    // that tensor is asked for.
+    let mixed = dir.join("mixed.safetensors");
+    raw_safetensors(
+        &mixed,
+        r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"mask":{"dtype":"BOOL","shape":[4],"data_offsets":[8,12]}}"#,
+        &[0; 12],
+    );
+    let file = latent_studio::models::weights::SafeTensorsFile::open(&mixed).unwrap();
+    let cpu = Device::Cpu;
+    assert!(file.load("w", candle_core::DType::F32, &cpu).is_ok());
+    let err = file
+        .load("mask", candle_core::DType::F32, &cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stored as BOOL"), "{err}");
+
     let missing = dir.join("nowhere.safetensors");
     assert!(load_error(&missing).contains("does not exist"));
 }

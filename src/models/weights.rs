@@ -23,8 +23,11 @@ const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
 /// Where one tensor lives in a file.
 #[derive(Debug, Clone)]
 pub struct TensorInfo {
-    /// Element type as stored.
-    pub dtype: DType,
+    /// Element type as stored; `None` for a valid type we cannot compute with
+    /// (an error only if that tensor is asked for).
+    pub dtype: Option<DType>,
+    /// The safetensors name of the element type (`F16`, `F8_E4M3`, ...).
+    pub stored_as: String,
     /// Shape as stored.
     pub shape: Vec<usize>,
     /// Absolute byte offset of the data in the file.
@@ -48,15 +51,23 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-fn parse_dtype(s: &str) -> Option<DType> {
+/// A safetensors element type: the candle type it is read as (`None` for
+/// types a file may carry but Stable Diffusion never computes with, e.g. a
+/// stray BOOL mask or FP8 copies), and its size in bytes. Unknown names are
+/// refused.
+fn parse_dtype(s: &str) -> Option<(Option<DType>, u64)> {
     Some(match s {
-        "F32" => DType::F32,
-        "F16" => DType::F16,
-        "BF16" => DType::BF16,
-        "F64" => DType::F64,
-        "I64" => DType::I64,
-        "U32" => DType::U32,
-        "U8" => DType::U8,
+        "F32" => (Some(DType::F32), 4),
+        "F16" => (Some(DType::F16), 2),
+        "BF16" => (Some(DType::BF16), 2),
+        "F64" => (Some(DType::F64), 8),
+        "I64" => (Some(DType::I64), 8),
+        "U32" => (Some(DType::U32), 4),
+        "U8" => (Some(DType::U8), 1),
+        "BOOL" | "I8" | "F8_E4M3" | "F8_E5M2" => (None, 1),
+        "I16" | "U16" => (None, 2),
+        "I32" => (None, 4),
+        "U64" => (None, 8),
         _ => return None,
     })
 }
@@ -159,7 +170,16 @@ impl SafeTensorsFile {
             .get(name)
             .ok_or_else(|| bad(&self.path, format!("tensor {name} is missing")))?;
         let bytes = &self.map[info.offset as usize..(info.offset + info.len) as usize];
-        let t = Tensor::from_raw_buffer(bytes, info.dtype, &info.shape, &Device::Cpu)?;
+        let Some(stored) = info.dtype else {
+            return Err(bad(
+                &self.path,
+                format!(
+                    "tensor {name} is stored as {}, which cannot be computed with here",
+                    info.stored_as
+                ),
+            ));
+        };
+        let t = Tensor::from_raw_buffer(bytes, stored, &info.shape, &Device::Cpu)?;
         Ok(t.to_dtype(dtype)?.to_device(device)?)
     }
 }
@@ -171,7 +191,7 @@ fn parse_entry(
     data_len: u64,
 ) -> std::result::Result<TensorInfo, String> {
     let dtype_str = value["dtype"].as_str().unwrap_or("");
-    let dtype = parse_dtype(dtype_str)
+    let (dtype, element_bytes) = parse_dtype(dtype_str)
         .ok_or_else(|| format!("tensor {name} has unsupported dtype {dtype_str:?}"))?;
     let shape: Vec<usize> = value["shape"]
         .as_array()
@@ -195,7 +215,7 @@ fn parse_entry(
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
         .ok_or_else(|| format!("tensor {name} has an absurd shape {shape:?}"))?;
-    let expected = numel.checked_mul(dtype.size_in_bytes() as u64);
+    let expected = numel.checked_mul(element_bytes);
     if expected != Some(end - begin) {
         return Err(format!(
             "tensor {name}: shape {shape:?} of {dtype_str} needs {expected:?} bytes, file gives {}",
@@ -204,6 +224,7 @@ fn parse_entry(
     }
     Ok(TensorInfo {
         dtype,
+        stored_as: dtype_str.to_string(),
         shape,
         offset: begin,
         len: end - begin,
