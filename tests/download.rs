@@ -73,6 +73,7 @@ impl Fixture {
             repo: REPO.into(),
             revision: "main".into(),
             files: files.iter().map(|f| f.to_string()).collect(),
+            optional: Vec::new(),
         }
     }
 
@@ -580,6 +581,7 @@ fn bad_requests_are_refused_without_network() {
             repo: repo.into(),
             revision: "main".into(),
             files: vec![file.into()],
+            optional: Vec::new(),
         };
         let err = get(&f.hub, &req).unwrap_err();
         assert!(
@@ -597,6 +599,7 @@ fn a_commit_revision_and_a_whole_repository() {
         repo: REPO.into(),
         revision: f.repo.commit.clone(),
         files: vec![],
+        optional: Vec::new(),
     };
     let got = get(&f.hub, &req).unwrap();
     assert_eq!(got.commit, f.repo.commit);
@@ -628,4 +631,29 @@ fn from_env_reads_a_sane_configuration() {
         Ok(dir) if !dir.is_empty() => assert_eq!(hub.cache.path(), Path::new(&dir)),
         _ => assert!(hub.cache.path().ends_with("hub")),
     }
+}
+
+#[test]
+fn optional_files_are_fetched_when_present_and_skipped_when_not() {
+    let f = fixture();
+    let req = DownloadRequest {
+        optional: vec![
+            "scheduler/scheduler_config.json".into(),
+            "tokenizer/special_tokens_map.json".into(),
+        ],
+        ..f.request(&["model_index.json"])
+    };
+    let done = get(&f.hub, &req).unwrap();
+    assert!(done
+        .snapshot
+        .join("scheduler/scheduler_config.json")
+        .is_file());
+    assert!(!done
+        .snapshot
+        .join("tokenizer/special_tokens_map.json")
+        .exists());
+    // The required file alone makes it cached: no request the second time.
+    f.server.clear_log();
+    get(&f.hub, &req).unwrap();
+    assert!(f.server.requests().is_empty());
 }

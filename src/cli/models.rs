@@ -107,11 +107,7 @@ fn list() -> anyhow::Result<()> {
 fn fetch(id: &str, fp16: bool) -> anyhow::Result<()> {
     let hub_config = HubConfig::from_env();
     let request = match catalog::find(id) {
-        Some(entry) => DownloadRequest {
-            repo: entry.repo.to_string(),
-            revision: hub::REVISION.into(),
-            files: entry.files_for(fp16).iter().map(|f| f.to_string()).collect(),
-        },
+        Some(entry) => hub::catalog_request(entry, fp16),
         None if id.split('/').count() == 2 => {
             let listing = download::list_repo(&hub_config, id, hub::REVISION)?;
             if listing.file("model_index.json").is_none() {
@@ -121,6 +117,7 @@ fn fetch(id: &str, fp16: bool) -> anyhow::Result<()> {
                 repo: id.to_string(),
                 revision: listing.commit.clone(),
                 files: hub::pipeline_files(&listing, fp16),
+                optional: Vec::new(),
             }
         }
         None => bail!("no catalog model {id:?}; see `latent-studio models list`, or give a hub repo id like owner/name"),

@@ -88,17 +88,35 @@ pub fn pipeline_files(listing: &RepoListing, prefer_fp16: bool) -> Vec<String> {
     files
 }
 
+/// Tokenizer files the loader can do without (the pad token then follows
+/// the family's convention), so a mirror that lacks them still downloads.
+fn is_optional(path: &str) -> bool {
+    path.ends_with("/special_tokens_map.json") || path.ends_with("/tokenizer_config.json")
+}
+
+/// What to fetch for a catalog entry: its files for this precision, the
+/// optional tokenizer files only where the repository has them.
+pub fn catalog_request(entry: &CatalogEntry, prefer_fp16: bool) -> DownloadRequest {
+    let (optional, files) = entry
+        .files_for(prefer_fp16)
+        .iter()
+        .map(|f| f.to_string())
+        .partition(|f| is_optional(f));
+    DownloadRequest {
+        repo: entry.repo.to_string(),
+        revision: REVISION.into(),
+        files,
+        optional,
+    }
+}
+
 /// Where a catalog entry is installed in the hub cache (either precision), if
-/// every one of its files is there. Makes no network request.
+/// every one of its required files is there. Makes no network request.
 pub fn installed(entry: &CatalogEntry) -> Option<PathBuf> {
     let hub = HubConfig::from_env();
     [false, true].into_iter().find_map(|fp16| {
-        let files: Vec<String> = entry
-            .files_for(fp16)
-            .iter()
-            .map(|f| f.to_string())
-            .collect();
-        download::cached_snapshot(&hub, entry.repo, REVISION, &files)
+        let request = catalog_request(entry, fp16);
+        download::cached_snapshot(&hub, entry.repo, REVISION, &request.files)
     })
 }
 
@@ -123,15 +141,7 @@ pub fn snapshot_with(
         if let Some(dir) = installed(entry) {
             return Ok(dir);
         }
-        let request = DownloadRequest {
-            repo: entry.repo.to_string(),
-            revision: REVISION.into(),
-            files: entry
-                .files_for(prefer_fp16)
-                .iter()
-                .map(|f| f.to_string())
-                .collect(),
-        };
+        let request = catalog_request(entry, prefer_fp16);
         return Ok(download::download(&hub, &request, cancel, progress)?.snapshot);
     }
     let cached = download::cached_snapshot(&hub, repo_id, REVISION, &["model_index.json".into()]);
@@ -158,6 +168,7 @@ pub fn snapshot_with(
         repo: repo_id.to_string(),
         revision: listing.commit.clone(),
         files: pipeline_files(&listing, prefer_fp16),
+        optional: Vec::new(),
     };
     Ok(download::download(&hub, &request, cancel, progress)?.snapshot)
 }

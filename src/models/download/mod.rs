@@ -210,7 +210,7 @@ fn cached(
 }
 
 /// What to fetch: a repository, a revision and files in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DownloadRequest {
     /// The repository id (`owner/name`).
     pub repo: String,
@@ -219,6 +219,9 @@ pub struct DownloadRequest {
     /// Paths inside the repository. Empty means every file of the repository
     /// (which always needs the listing, so it never completes offline).
     pub files: Vec<String>,
+    /// Paths fetched when the repository has them, skipped when it has not
+    /// (and not needed for the request to count as cached).
+    pub optional: Vec<String>,
 }
 
 /// A progress report of [`download`].
@@ -276,6 +279,9 @@ pub fn download(
             wanted_paths.push(f);
         }
     }
+    for f in &req.optional {
+        cache::check_file(f)?;
+    }
     if !req.files.is_empty() {
         if let Some((commit, snapshot)) = cached(hub, &req.repo, &req.revision, &req.files) {
             return Ok(Downloaded {
@@ -297,7 +303,7 @@ pub fn download(
 
     let client = http::Client::new(hub);
     let listing = list_with(&client, hub.retries, &req.repo, &req.revision)?;
-    let wanted: Vec<&RepoFile> = if wanted_paths.is_empty() {
+    let mut wanted: Vec<&RepoFile> = if wanted_paths.is_empty() {
         listing.files.iter().collect()
     } else {
         wanted_paths
@@ -310,6 +316,13 @@ pub fn download(
             })
             .collect::<Result<_, _>>()?
     };
+    for path in &req.optional {
+        if let Some(file) = listing.file(path) {
+            if !wanted.iter().any(|w| w.path == file.path) {
+                wanted.push(file);
+            }
+        }
+    }
 
     let repo_cache = cache::cache_repo(&hub.cache, &req.repo, &req.revision);
     // Like huggingface_hub, the ref first: finished files are found even if a later one fails.

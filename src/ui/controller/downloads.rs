@@ -2,7 +2,7 @@
 
 use crate::engine::{download_label, DownloadUpdate, JobId};
 use crate::models::catalog;
-use crate::models::download::{format_bytes, DownloadRequest};
+use crate::models::download::format_bytes;
 use crate::ui::app::StudioApp;
 use crate::ui::state::{ModelChoice, ModelDownload};
 
@@ -15,12 +15,8 @@ impl StudioApp {
         if self.studio.downloads.iter().any(|d| d.id == id) {
             return;
         }
-        let files = entry.files_for(self.engine.computes_in_f16());
-        let job = self.engine.download(DownloadRequest {
-            repo: entry.repo.to_string(),
-            revision: crate::models::hub::REVISION.into(),
-            files: files.iter().map(|f| f.to_string()).collect(),
-        });
+        let request = crate::models::hub::catalog_request(entry, self.engine.computes_in_f16());
+        let job = self.engine.download(request);
         self.studio.downloads.push(ModelDownload {
             id,
             job,
