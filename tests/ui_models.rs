@@ -66,10 +66,16 @@ fn a_catalog_model_downloads_from_the_picker_and_generates() {
         .is_some());
     assert!(hub::installed(sd15).is_none());
 
-    // Download again: it resumes the partial file instead of starting over.
+    // The button now offers to resume, and does: a ranged request continues
+    // the partial file instead of starting over.
+    wait_for(&mut h, "the Resume button", |h| {
+        h.query_by_label_contains("Resume Stable Diffusion 1.5 (")
+            .is_some()
+    });
     server.set_chunk_delay(std::time::Duration::ZERO);
     server.clear_log();
-    h.get_by_label("Download Stable Diffusion 1.5").click();
+    h.get_by_label_contains("Resume Stable Diffusion 1.5 (")
+        .click();
     h.run_steps(2);
     wait_for(&mut h, "the download", |h| {
         h.state().studio.downloads.is_empty()

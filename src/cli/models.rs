@@ -63,9 +63,10 @@ fn list() -> anyhow::Result<()> {
         "id", "name", "kind", "size", "status"
     );
     for e in catalog::CATALOG {
-        let status = match hub::installed(e) {
-            Some(_) => "installed",
-            None => "-",
+        let status = match (hub::installed(e), hub::partly_downloaded(e, false)) {
+            (Some(_), _) => "installed".to_string(),
+            (None, Some(part)) => format!("{:.0}% here", part * 100.0),
+            (None, None) => "-".to_string(),
         };
         println!(
             "{:<18} {:<26} {:<9} {:>8}  {:<10} {} <{}>",

@@ -120,6 +120,14 @@ pub fn installed(entry: &CatalogEntry) -> Option<PathBuf> {
     })
 }
 
+/// How much of a catalog entry not fully installed is already in the cache
+/// (a cancelled or interrupted download), 0..1; `None` when nothing is.
+pub fn partly_downloaded(entry: &CatalogEntry, prefer_fp16: bool) -> Option<f32> {
+    let have = download::bytes_in_cache(&HubConfig::from_env(), entry.repo);
+    let total = entry.bytes_for(prefer_fp16).max(1);
+    (have > 0).then(|| (have as f32 / total as f32).min(0.99))
+}
+
 /// The snapshot folder of a hub repository, downloading missing files
 /// silently. See [`snapshot_with`].
 pub fn snapshot(repo_id: &str, prefer_fp16: bool) -> Result<PathBuf> {

@@ -73,9 +73,8 @@ pub enum Done {
     Quiet,
     /// A finished image was written to the history folder.
     KeptInHistory(PathBuf),
-    /// The scan for installed models finished: models to choose from, and
-    /// the ids of installed catalog extras (preview decoders, VAEs).
-    Models(Vec<ModelChoice>, Vec<&'static str>),
+    /// The scan for installed models finished.
+    Models(ModelScan),
     /// The prompt tokenizer is loaded.
     Tokenizer(Result<Arc<crate::models::tokenizer::ClipTokenizer>, String>),
 }
@@ -172,4 +171,16 @@ impl Background {
     pub fn drain(&self) -> Vec<Done> {
         self.rx.try_iter().collect()
     }
+}
+
+/// What the scan for models found.
+#[derive(Debug, Clone, Default)]
+pub struct ModelScan {
+    /// Models to choose from.
+    pub models: Vec<ModelChoice>,
+    /// Installed catalog extras (preview decoders, VAEs), by id.
+    pub extras: Vec<&'static str>,
+    /// Catalog entries partly in the cache (an interrupted download), by id,
+    /// with the fraction there.
+    pub partial: Vec<(&'static str, f32)>,
 }

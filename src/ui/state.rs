@@ -58,6 +58,8 @@ pub struct Studio {
     pub downloads: Vec<ModelDownload>,
     /// Installed catalog entries that are not pipelines (TAESD, VAEs), by id.
     pub installed_extras: Vec<&'static str>,
+    /// Catalog entries partly downloaded (Download resumes them), by id.
+    pub partial_downloads: Vec<(&'static str, f32)>,
 }
 
 /// A catalog model being downloaded.
@@ -278,6 +280,7 @@ impl Studio {
             library: LibraryState::default(),
             downloads: Vec::new(),
             installed_extras: Vec::new(),
+            partial_downloads: Vec::new(),
         }
     }
 

@@ -209,6 +209,24 @@ fn cached(
     all.then_some((commit, snapshot))
 }
 
+/// Bytes of `repo` already in the cache, finished or partial (its blobs,
+/// `.incomplete` ones included). Makes no network request; 0 when absent.
+pub fn bytes_in_cache(hub: &HubConfig, repo: &str) -> u64 {
+    if cache::check_repo_id(repo).is_err() {
+        return 0;
+    }
+    let blobs = cache::repo_dir(&hub.cache, repo).join("blobs");
+    std::fs::read_dir(blobs)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// What to fetch: a repository, a revision and files in it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DownloadRequest {

@@ -56,6 +56,11 @@ impl StudioApp {
                 self.studio
                     .notifications
                     .info(format!("{name} is ready"), detail);
+                if let Some(entry) = entry {
+                    self.studio
+                        .partial_downloads
+                        .retain(|(id, _)| *id != entry.id);
+                }
                 if let Some(entry) = entry.filter(|e| !e.is_pipeline()) {
                     self.studio.installed_extras.push(entry.id);
                 }
@@ -72,11 +77,14 @@ impl StudioApp {
                 }
             }
             DownloadUpdate::Failed(error) => {
+                self.scan_models();
                 self.studio
                     .notifications
                     .error(format!("Could not download {name}"), error);
             }
             DownloadUpdate::Cancelled => {
+                // Learn how much is kept, for the Resume button.
+                self.scan_models();
                 self.studio.notifications.info(
                     format!("Stopped downloading {name}"),
                     "What arrived is kept; Download again to resume.",

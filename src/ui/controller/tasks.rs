@@ -8,7 +8,7 @@ use crate::models::files::ModelSource;
 use crate::storage::emergence_gif::save_emergence;
 use crate::storage::image_files::{save_png, save_png_to};
 use crate::ui::app::StudioApp;
-use crate::ui::background::{DialogPurpose, Done};
+use crate::ui::background::{DialogPurpose, Done, ModelScan};
 use crate::ui::state::{GalleryItem, ModelChoice, StartImageState};
 use crate::ui::textures::{rgb_to_color_image, thumbnail, ItemTextures};
 
@@ -39,13 +39,23 @@ impl StudioApp {
     pub(crate) fn scan_models(&mut self) {
         let recent = self.studio.settings.recent_models.clone();
         let dir = self.studio.settings.models_dir();
+        let fp16 = self.engine.computes_in_f16();
         self.background.spawn("models", move || {
-            let extras = crate::models::catalog::CATALOG
-                .iter()
-                .filter(|e| !e.is_pipeline() && crate::models::hub::installed(e).is_some())
-                .map(|e| e.id)
-                .collect();
-            Done::Models(scan_models_on_disk(&recent, &dir), extras)
+            use crate::models::{catalog::CATALOG, hub};
+            let mut scan = ModelScan {
+                models: scan_models_on_disk(&recent, &dir),
+                ..ModelScan::default()
+            };
+            for entry in CATALOG {
+                if hub::installed(entry).is_some() {
+                    if !entry.is_pipeline() {
+                        scan.extras.push(entry.id);
+                    }
+                } else if let Some(part) = hub::partly_downloaded(entry, fp16) {
+                    scan.partial.push((entry.id, part));
+                }
+            }
+            Done::Models(scan)
         });
     }
 
@@ -123,9 +133,10 @@ impl StudioApp {
                 Ok(detail) => self.studio.notifications.info(title, detail),
                 Err(e) => self.studio.notifications.error(title, e),
             },
-            Done::Models(found, extras) => {
-                self.studio.models = found;
-                self.studio.installed_extras = extras;
+            Done::Models(scan) => {
+                self.studio.models = scan.models;
+                self.studio.installed_extras = scan.extras;
+                self.studio.partial_downloads = scan.partial;
                 self.studio.models_scanned = true;
                 if self.studio.settings.model.is_empty() {
                     if let Some(first) = self.studio.models.first() {

@@ -198,8 +198,18 @@ fn catalog_downloads(ui: &mut egui::Ui, studio: &Studio, actions: &mut Vec<Actio
                         );
                     }
                     None => {
+                        let partial = studio
+                            .partial_downloads
+                            .iter()
+                            .find(|(id, _)| *id == entry.id);
+                        let label = match partial {
+                            Some((_, part)) => {
+                                format!("Resume {} ({:.0}% here)", entry.name, part * 100.0)
+                            }
+                            None => format!("Download {}", entry.name),
+                        };
                         if ui
-                            .button(format!("Download {}", entry.name))
+                            .button(label)
                             .on_hover_text(format!(
                                 "{}\nInto the Hugging Face cache, from {}",
                                 entry.summary,
