@@ -6,16 +6,26 @@
 //! allocation. Only then is the file memory-mapped: each tensor is copied
 //! once, straight from the page cache into its tensor, and a warm second load
 //! reads nothing from disk.
+//!
+//! Networks get their tensors through a [`WeightSource`]: diffusers files
+//! ([`WeightSet`], `set.rs`), or one checkpoint under other names
+//! ([`RenamedTensors`], `renamed.rs`).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Shape, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
 
 use crate::error::{Error, Result};
+
+mod renamed;
+mod set;
+
+pub use renamed::{RenamedTensors, Stored};
+pub use set::WeightSet;
 
 /// A header larger than this is refused (real ones are well under 1 MiB).
 const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
@@ -251,167 +261,6 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A set of weight files (one component may be sharded) seen as one namespace.
-pub struct WeightSet {
-    files: Vec<SafeTensorsFile>,
-    index: HashMap<String, usize>,
-}
-
-impl WeightSet {
-    /// Open and validate every file; later files do not override earlier names.
-    pub fn open(paths: &[PathBuf]) -> Result<Self> {
-        let mut files = Vec::with_capacity(paths.len());
-        let mut index = HashMap::new();
-        for (i, p) in paths.iter().enumerate() {
-            let f = SafeTensorsFile::open(p)?;
-            for name in f.tensors().keys() {
-                index.entry(name.clone()).or_insert(i);
-            }
-            files.push(f);
-        }
-        Ok(Self { files, index })
-    }
-
-    /// Layout of a tensor by name.
-    pub fn info(&self, name: &str) -> Option<&TensorInfo> {
-        let i = *self.index.get(name)?;
-        self.files[i].tensors().get(name)
-    }
-
-    /// A candle `VarBuilder` reading from these files in `dtype` on `device`.
-    pub fn var_builder(self, dtype: DType, device: &Device) -> VarBuilder<'static> {
-        let backend: Box<dyn SimpleBackend> = Box::new(self);
-        VarBuilder::from_backend(backend, dtype, device.clone())
-    }
-}
-
-impl SimpleBackend for WeightSet {
-    fn get(
-        &self,
-        shape: Shape,
-        name: &str,
-        _init: candle_nn::Init,
-        dtype: DType,
-        dev: &Device,
-    ) -> candle_core::Result<Tensor> {
-        let info = self.info(name).ok_or_else(|| {
-            candle_core::Error::Msg(format!(
-                "weights are missing tensor {name} that the config.json requires"
-            ))
-        })?;
-        if info.shape.as_slice() != shape.dims() {
-            candle_core::bail!(
-                "tensor {name} has shape {:?} in the weights but the config.json implies {:?}",
-                info.shape,
-                shape.dims()
-            );
-        }
-        self.get_unchecked(name, dtype, dev)
-    }
-
-    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let i = *self
-            .index
-            .get(name)
-            .ok_or_else(|| candle_core::Error::Msg(format!("tensor {name} is missing")))?;
-        self.files[i]
-            .load(name, dtype, dev)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))
-    }
-
-    fn contains_tensor(&self, name: &str) -> bool {
-        self.index.contains_key(name)
-    }
-}
-
-/// How a tensor asked for by one name is stored in a file under another.
-#[derive(Debug, Clone)]
-pub enum Stored {
-    /// As is.
-    Whole(String),
-    /// Part `part` of `parts` equal slices along the first axis (OpenCLIP's
-    /// fused q/k/v projection).
-    Rows {
-        /// The stored tensor.
-        name: String,
-        /// Which slice, from 0.
-        part: usize,
-        /// How many slices.
-        parts: usize,
-    },
-    /// The transpose of a stored matrix (OpenCLIP keeps `x @ P`, a linear
-    /// layer wants `P^T`).
-    Transposed(String),
-}
-
-/// One file's tensors served under other names (a single-file checkpoint
-/// seen through diffusers names). Holds the path, not the mapping: the file
-/// is mapped only while a network is being built from it.
-#[derive(Debug)]
-pub struct RenamedTensors {
-    path: PathBuf,
-    names: HashMap<String, Stored>,
-}
-
-impl RenamedTensors {
-    /// Serve `names` (wanted name → where it is stored) from the file at `path`.
-    pub fn new(path: PathBuf, names: HashMap<String, Stored>) -> Self {
-        Self { path, names }
-    }
-
-    /// The file behind the names.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-/// [`RenamedTensors`] with its file open.
-struct RenamedBackend {
-    file: SafeTensorsFile,
-    renamed: std::sync::Arc<RenamedTensors>,
-}
-
-impl RenamedBackend {
-    /// The shape a wanted tensor will have, without reading it.
-    fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        let info = |n: &str| self.file.tensors().get(n).map(|t| t.shape.clone());
-        match self.renamed.names.get(name)? {
-            Stored::Whole(n) => info(n),
-            Stored::Rows { name, parts, .. } => {
-                let mut shape = info(name)?;
-                let rows = shape.first_mut()?;
-                if *rows % parts != 0 {
-                    return None;
-                }
-                *rows /= parts;
-                Some(shape)
-            }
-            Stored::Transposed(n) => {
-                let shape = info(n)?;
-                (shape.len() == 2).then(|| vec![shape[1], shape[0]])
-            }
-        }
-    }
-
-    fn load(&self, name: &str, dtype: DType, device: &Device) -> candle_core::Result<Tensor> {
-        let load = |n: &str| {
-            self.file
-                .load(n, dtype, device)
-                .map_err(|e| candle_core::Error::Msg(e.to_string()))
-        };
-        match self.renamed.names.get(name) {
-            None => candle_core::bail!("the checkpoint has no tensor for {name}"),
-            Some(Stored::Whole(n)) => load(n),
-            Some(Stored::Rows { name, part, parts }) => {
-                let t = load(name)?;
-                let rows = t.dim(0)? / parts;
-                t.narrow(0, part * rows, rows)?.contiguous()
-            }
-            Some(Stored::Transposed(n)) => load(n)?.t()?.contiguous(),
-        }
-    }
-}
-
 /// Where one network's tensors come from.
 #[derive(Debug, Clone)]
 pub enum WeightSource {
@@ -427,10 +276,7 @@ impl WeightSource {
     pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
         let backend: Box<dyn SimpleBackend> = match self {
             WeightSource::Files(paths) => Box::new(WeightSet::open(paths)?),
-            WeightSource::Renamed(r) => Box::new(RenamedBackend {
-                file: SafeTensorsFile::open(&r.path)?,
-                renamed: r.clone(),
-            }),
+            WeightSource::Renamed(r) => Box::new(renamed::RenamedBackend::open(r)?),
         };
         Ok(VarBuilder::from_backend(backend, dtype, device.clone()))
     }
@@ -439,35 +285,7 @@ impl WeightSource {
     pub fn path(&self) -> PathBuf {
         match self {
             WeightSource::Files(paths) => paths.first().cloned().unwrap_or_default(),
-            WeightSource::Renamed(r) => r.path.clone(),
+            WeightSource::Renamed(r) => r.path().to_path_buf(),
         }
-    }
-}
-
-impl SimpleBackend for RenamedBackend {
-    fn get(
-        &self,
-        shape: Shape,
-        name: &str,
-        _init: candle_nn::Init,
-        dtype: DType,
-        dev: &Device,
-    ) -> candle_core::Result<Tensor> {
-        match self.shape(name) {
-            None => candle_core::bail!("the checkpoint has no tensor for {name}"),
-            Some(s) if s.as_slice() != shape.dims() => candle_core::bail!(
-                "tensor {name} has shape {s:?} in the checkpoint but the model needs {:?}",
-                shape.dims()
-            ),
-            Some(_) => self.load(name, dtype, dev),
-        }
-    }
-
-    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        self.load(name, dtype, dev)
-    }
-
-    fn contains_tensor(&self, name: &str) -> bool {
-        self.renamed.names.contains_key(name)
     }
 }
