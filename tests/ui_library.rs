@@ -110,9 +110,9 @@ fn the_library_finds_history_and_favorites_and_deletes_with_confirmation() {
     let victim = h.state().studio.library.entries.last().unwrap().clone();
     assert!(!victim.favorite);
     h.state_mut().studio.library.selected = Some(2);
-    h.run();
+    h.run_steps(2);
     h.get_by_label("Delete…").click();
-    h.run();
+    h.run_steps(2);
     assert!(victim.path.exists(), "nothing is deleted before confirming");
     h.get_by_role_and_label(Role::Button, "Delete").click();
     wait_for(&mut h, "the deletion", |h| {
@@ -131,7 +131,8 @@ fn the_library_finds_history_and_favorites_and_deletes_with_confirmation() {
         .unwrap();
     let fav_path = h.state().studio.library.entries[fav_index].path.clone();
     h.state_mut().studio.library.selected = Some(fav_index);
-    h.run();
+    // Thumbnails may still be loading (a spinner): step, don't wait to settle.
+    h.run_steps(2);
     h.get_by_label("☆ Unstar").click();
     wait_for(&mut h, "the unstar", |h| {
         let e = &h.state().studio.library.entries;
@@ -143,9 +144,9 @@ fn the_library_finds_history_and_favorites_and_deletes_with_confirmation() {
     // "Use these settings" from a library entry.
     h.state_mut().studio.settings.prompt = "changed".into();
     h.state_mut().studio.library.selected = Some(0);
-    h.run();
+    h.run_steps(2);
     h.get_by_label("Use these settings").click();
-    h.run();
+    h.run_steps(2);
     assert_eq!(h.state().studio.settings.prompt, "a lighthouse");
     assert_eq!(
         h.state().studio.view,
