@@ -11,7 +11,9 @@
 //! when more than one run is made).
 //!
 //! Stages: `load` (U-Net alone), `text`, `unet256`, `unet512`, `vae512`,
-//! `preview`, `taesd512`, `pipeline512`, and the whole-model loads through
+//! `preview`, `taesd512`, `pipeline512`, `mini-load` and `mini` (the
+//! built-in emoji model, real weights: its load, and one image at its
+//! default settings), and the whole-model loads through
 //! `StableDiffusion::load`:
 //!
 //! - `load-cold` / `load-warm`: the diffusers folder, with the folder's files
@@ -73,6 +75,11 @@ const STAGES: &[(&str, &str)] = &[
     (
         "ckpt-warm",
         "load whole model, single-file checkpoint, warm cache",
+    ),
+    ("mini-load", "built-in emoji model: load"),
+    (
+        "mini",
+        "built-in emoji model: one image at its defaults (64², CFG)",
     ),
 ];
 
@@ -418,12 +425,31 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
                 Ok(())
             })?
         }
+        "mini-load" | "mini" => {
+            let load = || -> anyhow::Result<StableDiffusion> {
+                let files = ModelFiles::resolve(&ModelSource::BuiltIn, false)?;
+                Ok(StableDiffusion::load(files, &dev, &mut |_, _| {})?)
+            };
+            if stage == "mini-load" {
+                time_runs(runs, || load().map(drop))?
+            } else {
+                let model = load()?;
+                let params = GenerationParams {
+                    prompt: "red heart".into(),
+                    ..GenerationParams::defaults_for(&ModelSource::BuiltIn)
+                };
+                time_runs(runs, || {
+                    generate(&model, &params, None, &mut |_| true)?;
+                    Ok(())
+                })?
+            }
+        }
         "preview" => {
             let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
             // 100 previews per run: one is too quick to time alone.
             time_runs(runs.max(3), || {
                 for _ in 0..100 {
-                    latent_preview(&z, LatentSpace::Sd)?;
+                    latent_preview(&z, &LatentSpace::Sd.latent_to_rgb())?;
                 }
                 Ok(())
             })?
@@ -478,11 +504,14 @@ fn main() -> anyhow::Result<()> {
     if let Ok(stage) = std::env::var("LATENT_BENCH_STAGE") {
         return run_stage(&stage, &dir, runs);
     }
-    ensure_weights(&dir)?;
     let selected: Vec<&(&str, &str)> = STAGES
         .iter()
         .filter(|(stage, _)| args.is_empty() || args.iter().any(|a| a == stage))
         .collect();
+    // The built-in model's stages need no SD1.5-shaped weights.
+    if selected.iter().any(|(stage, _)| !stage.starts_with("mini")) {
+        ensure_weights(&dir)?;
+    }
     if selected.iter().any(|(stage, _)| stage.starts_with("ckpt-")) {
         ensure_checkpoint(&dir)?;
     }

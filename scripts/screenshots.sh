@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Screenshots of the real studio window for the README: runs the release
 # binary under Xvfb with software OpenGL (Mesa llvmpipe), drives it with
-# xdotool (typing, Ctrl+Enter, a real drag and drop), and writes
-# screenshots/*.png. The model is a tiny random-weight SD 1.x pipeline in the
-# diffusers layout, so pictures are coloured noise: the window, the steps and
-# the timeline are real. The last two show a first start without models and
-# a catalog download from scripts/fake_hub.py, a local stand-in for the hub.
+# xdotool (typing, Ctrl+Enter, a real drag and drop, the GIF export through
+# the real save dialog), and writes screenshots/*.png and emergence.gif. The
+# model is the built-in emoji model (assets/mini-emoji), chosen on a first
+# start with nothing installed, so every picture is real. The last two show
+# the catalog and a download from scripts/fake_hub.py, a local stand-in for
+# the hub (with a tiny random-weight pipeline).
 #
-# Needs: apt-get install xvfb xdotool imagemagick gir1.2-gtk-3.0 python3
+# Needs: apt-get install xvfb xdotool imagemagick gir1.2-gtk-3.0 zenity python3
 # Usage: scripts/screenshots.sh [OUT_DIR]      (default: screenshots/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +35,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-target/release/examples/tiny_model "$work/tiny-sd15" sd1 >/dev/null
-/usr/bin/convert wizard: -resize 384x512 "$work/wizard.png"
+# A hand-drawn start picture for img2img: a yellow disc with two dots.
+/usr/bin/convert -size 256x256 xc:white -fill '#f7c600' -stroke '#c98a00' -strokewidth 6 \
+  -draw "circle 128,128 128,28" -fill '#5a3a00' -stroke none \
+  -draw "circle 92,105 92,90" -draw "circle 164,105 164,90" "$work/drawing.png"
 
 display=":$((90 + RANDOM % 400))"
 Xvfb "$display" -screen 0 1280x820x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
@@ -68,18 +71,31 @@ wait_for_images() {
   exit 1
 }
 
-# 1. The studio with a model chosen and nothing generated yet.
-launch --model "$work/tiny-sd15" --size 512x512 --steps 30 --frame-stats
+# 1. A first start with nothing installed: the built-in model is chosen.
+launch --frame-stats
 shot 01-studio
 echo "idle window: $(grep VmRSS /proc/$app/status)"
 
-# 2. Type a prompt, Ctrl+Enter, and catch the picture mid-way.
+# 2. Type a prompt, Ctrl+Enter, and catch the picture mid-way: a burst of
+# screenshots until the image is done, keeping one from the middle.
 xdotool mousemove 170 80 click 1
-xdotool type --delay 15 "a terrier puppy in fresh snow, golden hour, 35 mm photo"
+xdotool type --delay 15 "red heart"
+# Seed 2 (a random one is rolled at start): click the seed field, type it.
+xdotool mousemove 108 403 click 1
 sleep 0.3
+xdotool key ctrl+a
+xdotool type "2"
+xdotool key Return
+sleep 0.3
+xdotool mousemove 1270 810
 xdotool key ctrl+Return
-sleep 4
-shot 02-generating
+n=0
+while [ "$(ls "$history" 2>/dev/null | wc -l)" -lt 1 ] && [ $n -lt 200 ]; do
+  n=$((n + 1))
+  import -window root "$work/burst-$(printf %03d $n).png"
+done
+cp "$work/burst-$(printf %03d $(((n + 1) / 2))).png" "$out/02-generating.png"
+echo "wrote $out/02-generating.png (shot $(((n + 1) / 2)) of $n)"
 
 # 3. Finished: the result, its actions and the timeline of every step.
 wait_for_images 1
@@ -88,8 +104,21 @@ shot 03-finished
 # Hover a timeline frame: the canvas shows the image at that step.
 shot 04-timeline-scrub 520 788 0.8
 
+# The emergence as a GIF, through the window's own Export GIF… and the real
+# save dialog (rfd falls back to zenity without a desktop portal).
+xdotool mousemove 848 43 click 1
+dialog=$(xdotool search --sync --onlyvisible --class zenity | head -1)
+sleep 1.5
+xdotool windowfocus --sync "$dialog" key ctrl+a
+xdotool type --delay 10 "$work/emergence.gif"
+xdotool key Return
+for _ in $(seq 100); do [ -s "$work/emergence.gif" ] && break; sleep 0.1; done
+sleep 0.5
+cp "$work/emergence.gif" "$out/emergence.gif" && echo "wrote $out/emergence.gif"
+xdotool windowfocus --sync "$wid"
+
 # 5. A real drag and drop of a picture onto the window.
-/usr/bin/python3 scripts/dnd_source.py "$work/wizard.png" 1100 740 >"$work/dnd.log" 2>&1 &
+/usr/bin/python3 scripts/dnd_source.py "$work/drawing.png" 1100 740 >"$work/dnd.log" 2>&1 &
 dnd=$!
 src=$(xdotool search --sync --name "^dnd-source$" | head -1)
 sleep 1
@@ -108,7 +137,10 @@ dnd=""
 sleep 2
 shot 06-img2img-decay-lens
 
-# 7. img2img from the dropped image.
+# 7. img2img from the dropped drawing, with a new prompt.
+xdotool mousemove 170 80 click 1 key ctrl+a
+xdotool type --delay 15 "grinning face"
+xdotool mousemove 1270 810
 xdotool key ctrl+Return
 wait_for_images 2
 sleep 1
@@ -136,6 +168,8 @@ port=$((20000 + RANDOM % 20000))
 hub=$!
 export XDG_DATA_HOME=$work/data-fresh HF_HOME=$work/hf-fresh HF_ENDPOINT=http://127.0.0.1:$port
 launch
+xdotool mousemove 70 276 click 1
+sleep 1
 shot 09-models
 xdotool mousemove 91 322 click 1
 sleep 2.5

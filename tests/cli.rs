@@ -145,7 +145,8 @@ fn errors_are_one_line_and_non_zero() {
         ],
         "/no/such/folder",
     );
-    assert_fails_with(&["generate", "--prompt", "x", "--out", &out], "--model");
+    // Without --model the built-in model is used: see
+    // generate_without_a_model_uses_the_built_in_emoji_model_offline.
 }
 
 #[test]
@@ -323,4 +324,46 @@ fn models_download_then_generate_offline_from_the_cache() {
     );
     assert!(out.is_file());
     assert!(!server.requests().iter().any(|r| r.path.ends_with(".bin")));
+}
+
+#[test]
+fn generate_without_a_model_uses_the_built_in_emoji_model_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("heart.png");
+    let gif = tmp.path().join("heart.gif");
+    let run = cli()
+        .env("HF_HOME", tmp.path().join("hf"))
+        .env("HF_HUB_CACHE", tmp.path().join("hf/hub"))
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env_remove("LATENT_STUDIO_MODEL")
+        .args(["generate", "--prompt", "red heart", "--seed", "0", "--out"])
+        .arg(&out)
+        .arg("--gif")
+        .arg(&gif)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let img = image::open(&out).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (64, 64), "the model's native size");
+    let red = common::red_share(&img);
+    assert!(red > 0.5, "a red heart, but only {red:.2} of it is red");
+    let info = cli().arg("info").arg(&out).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let steps = latent_studio::models::builtin::DEFAULTS.steps;
+    assert_eq!(
+        json["steps"].as_u64(),
+        Some(steps as u64),
+        "the model's own defaults"
+    );
+    // The emergence GIF: one frame per step, then the image, enlarged.
+    use image::AnimationDecoder as _;
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&gif).unwrap(),
+    ))
+    .unwrap();
+    let frames = decoder.into_frames().collect_frames().unwrap();
+    assert_eq!(frames.len(), steps + 1);
+    assert_eq!(frames[0].buffer().dimensions(), (512, 512));
 }

@@ -93,7 +93,7 @@ fn same_model(family: Family, expected: ModelFamily) {
         single.force_zeros_for_empty_prompt,
         folder.force_zeros_for_empty_prompt
     );
-    assert_eq!(single.latent_space(), folder.latent_space());
+    assert_eq!(single.preview_map, folder.preview_map);
 
     let from_file = image(&single, "a lighthouse at dusk");
     let from_folder = image(&folder, "a lighthouse at dusk");

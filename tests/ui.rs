@@ -371,3 +371,83 @@ fn looking_at_an_earlier_result_during_a_run_is_not_interrupted() {
     h.step();
     assert!(h.state().studio.follow_live);
 }
+
+#[test]
+fn with_nothing_installed_the_built_in_emoji_model_is_chosen_and_draws() {
+    use latent_studio::models::builtin;
+    use latent_studio::ui::{StudioApp, StudioConfig};
+    let fav = tempfile::tempdir().unwrap();
+    let models_dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        prompt: "red heart".into(),
+        seed: 0,
+        seed_locked: true,
+        favorites_dir: Some(fav.path().to_path_buf()),
+        models_dir: Some(models_dir.path().to_path_buf()),
+        ..Settings::default()
+    };
+    let mut h = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(1280.0, 820.0))
+        .build_eframe(move |cc| {
+            StudioApp::with_settings(
+                cc.egui_ctx.clone(),
+                settings,
+                StudioConfig {
+                    scan_models: true,
+                    ..StudioConfig::default()
+                },
+            )
+            .expect("studio starts")
+        });
+    wait_for(&mut h, "the model scan", |h| {
+        h.state().studio.models_scanned
+    });
+    h.run_steps(2);
+    let models: Vec<String> = h
+        .state()
+        .studio
+        .models
+        .iter()
+        .map(|m| m.value.clone())
+        .collect();
+    assert_eq!(
+        models.last().map(String::as_str),
+        Some(builtin::ID),
+        "always listed, last"
+    );
+    if models.len() > 1 {
+        // A model installed on this machine is the better default (never so
+        // on CI, whose hub cache is empty); choose ours as the picker would.
+        h.state_mut().studio.settings.choose_model(builtin::ID);
+        h.run_steps(2);
+    }
+    let s = &h.state().studio.settings;
+    assert_eq!(s.model, builtin::ID);
+    assert_eq!(
+        (s.steps, s.cfg_scale, s.sampler, s.size),
+        (
+            builtin::DEFAULTS.steps,
+            builtin::DEFAULTS.cfg_scale,
+            builtin::DEFAULTS.sampler,
+            None
+        )
+    );
+    assert_eq!(s.size_label(), "Model's native size (64 × 64)");
+    // The size menu offers nothing that makes no sense for a 64 px model.
+    h.get_by_role_and_label(Role::ComboBox, "Size").click();
+    h.run_steps(2);
+    assert!(h
+        .query_by_label_contains("Model's native size (64 × 64)")
+        .is_some());
+    assert!(h.query_by_label_contains("512 × 512").is_none());
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait_idle(&mut h);
+    let state = h.state();
+    let item = state.studio.gallery.first().expect("an image");
+    assert_eq!(item.result.image.dimensions(), (64, 64));
+    let red = common::red_share(&item.result.image);
+    assert!(red > 0.5, "a red heart, but only {red:.2} of it is red");
+}

@@ -14,13 +14,15 @@ use latent_studio::engine::{Engine, EngineOptions, Event, JobRequest, StartImage
 use latent_studio::library::png_text_for;
 use latent_studio::models::files::ModelSource;
 use latent_studio::models::hub::default_model;
+use latent_studio::storage::emergence_gif::{save_emergence, FRAME_TIME};
 use latent_studio::storage::image_files::save_png_to;
 
 /// Arguments of `generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// A catalog id (`latent-studio models list`), a Hugging Face repo id, a
-    /// diffusers folder or a .safetensors checkpoint (default: an installed model).
+    /// diffusers folder or a .safetensors checkpoint (default: an installed model,
+    /// else the built-in `emoji-mini`).
     #[arg(long)]
     pub model: Option<String>,
     /// What to draw.
@@ -29,10 +31,10 @@ pub struct GenerateArgs {
     /// What to avoid.
     #[arg(long, default_value = "")]
     pub negative_prompt: String,
-    /// Denoising steps (default: 20, or 2 for Turbo/LCM/Lightning models).
+    /// Denoising steps (default: the model's own, e.g. 20 for SD 1.5, 2 for Turbo/LCM/Lightning).
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Classifier-free guidance scale; ≤ 1 turns guidance off (default: 7, or 0 for Turbo).
+    /// Classifier-free guidance scale; ≤ 1 turns guidance off (default: the model's own, 0 for Turbo).
     #[arg(long)]
     pub cfg: Option<f64>,
     /// Seed; the same seed, model and settings give the same image.
@@ -59,6 +61,10 @@ pub struct GenerateArgs {
     /// Write every step's preview as PNG into this folder.
     #[arg(long)]
     pub previews: Option<PathBuf>,
+    /// Also save the emergence (every step, then the image) as an animated
+    /// GIF, as the window's *Export GIF…* does.
+    #[arg(long, value_name = "FILE")]
+    pub gif: Option<PathBuf>,
     /// Step previews: auto (TAESD on GPUs), fast (linear map), taesd (when installed).
     #[arg(long, default_value = "auto")]
     pub preview: PreviewMode,
@@ -75,7 +81,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let source = match &args.model {
         Some(m) => ModelSource::parse(m),
         None => default_model().context(
-            "no model given and none installed: pass --model <diffusers folder or hub id>, \
+            "no model given, none installed, and the built-in emoji model's files \
+             (assets/mini-emoji) are missing: pass --model <diffusers folder or hub id>, \
              e.g. --model stabilityai/sd-turbo (downloads about 5 GB into the Hugging Face cache)",
         )?,
     };
@@ -166,6 +173,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             Event::Finished { result, .. } => {
                 save_png_to(&args.out, &result.image, &png_text_for(&result))
                     .with_context(|| format!("cannot write {}", args.out.display()))?;
+                if let Some(gif) = &args.gif {
+                    save_emergence(gif, &result.previews, &result.image, FRAME_TIME)
+                        .with_context(|| format!("cannot write {}", gif.display()))?;
+                }
                 let _ = writeln!(
                     stderr,
                     "wrote {} ({}x{}, {} tokens, {:.1} s)",

@@ -57,6 +57,16 @@ fn kind_label(kind: EntryKind) -> &'static str {
 }
 
 fn list() -> anyhow::Result<()> {
+    let builtin = match latent_studio::models::builtin::folder() {
+        Some(dir) => dir.display().to_string(),
+        None => "missing (reinstall to get assets/mini-emoji)".into(),
+    };
+    println!(
+        "Built in: {:<10} {} (64 px emoji, Apache-2.0) {}\n",
+        latent_studio::models::builtin::ID,
+        latent_studio::models::builtin::NAME,
+        builtin
+    );
     println!("Catalog (download with `latent-studio models download <id>`):\n");
     println!(
         "{:<18} {:<26} {:<9} {:>8}  {:<10} license",

@@ -12,7 +12,7 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::diffusion::preview::{latent_preview, LatentSpace, PreviewImage};
+use crate::diffusion::preview::{latent_preview, LatentToRgb, PreviewImage};
 use crate::diffusion::rng::{noise_source, RngKind};
 use crate::diffusion::schedulers::{
     alphas_cumprod, build_scheduler, img2img_start_step, SamplerKind, SchedulerConfig,
@@ -27,8 +27,8 @@ pub struct StartLatent {
     pub latent: Vec<f32>,
     /// `[channels, height, width]` of `latent`.
     pub shape: [usize; 3],
-    /// Which linear preview matrix applies.
-    pub space: LatentSpace,
+    /// The model's linear latent→RGB preview map.
+    pub preview_map: LatentToRgb,
     /// The model's scheduler config (its noise schedule).
     pub scheduler: SchedulerConfig,
     /// Pixel size the image was fitted to before encoding.
@@ -106,7 +106,7 @@ impl DecayLens {
     pub fn frame(&self, t: f64) -> Result<PreviewImage> {
         let [c, h, w] = self.start.shape;
         let x = Tensor::from_vec(self.noised(t), (1, c, h, w), &Device::Cpu)?;
-        latent_preview(&x, self.start.space)
+        latent_preview(&x, &self.start.preview_map)
     }
 
     /// The timestep img2img starts from with this sampler, step count and
@@ -138,7 +138,7 @@ mod tests {
             StartLatent {
                 latent,
                 shape,
-                space: LatentSpace::Sd,
+                preview_map: crate::diffusion::preview::LatentSpace::Sd.latent_to_rgb(),
                 scheduler: SchedulerConfig::default(),
                 size: (24, 16),
             },

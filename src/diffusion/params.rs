@@ -67,11 +67,14 @@ impl GenerationParams {
     /// [`crate::models::catalog`]); otherwise distilled ones (Turbo, LCM) take
     /// 2 steps without guidance, the others 20 steps at CFG 7.
     pub fn defaults_for(model: &ModelSource) -> Self {
-        let catalog = match model {
-            ModelSource::Hub(repo) => crate::models::catalog::for_repo(repo),
+        let defaults = match model {
+            ModelSource::Hub(repo) => {
+                crate::models::catalog::for_repo(repo).and_then(|e| e.defaults)
+            }
+            ModelSource::BuiltIn => Some(crate::models::builtin::DEFAULTS),
             _ => None,
         };
-        if let Some(d) = catalog.and_then(|e| e.defaults) {
+        if let Some(d) = defaults {
             Self {
                 steps: d.steps,
                 cfg_scale: d.cfg_scale,

@@ -13,7 +13,7 @@ use image::RgbImage;
 
 use crate::diffusion::image_io::{fit_to, rgb_to_tensor, size_for_aspect, tensor_to_rgb};
 use crate::diffusion::params::GenerationParams;
-use crate::diffusion::preview::{latent_preview, LatentSpace, PreviewImage};
+use crate::diffusion::preview::{latent_preview, LatentToRgb, PreviewImage};
 use crate::diffusion::rng::{noise_source, randn_tensor};
 use crate::diffusion::schedulers::{build_scheduler, img2img_start_step};
 use crate::diffusion::text::encode_prompts;
@@ -128,7 +128,7 @@ pub fn generate(
     let timesteps = scheduler.timesteps().to_vec();
     let total = params.steps - start;
     let mut previews = Vec::with_capacity(total);
-    let space = model.latent_space();
+    let map = model.preview_map;
     for (step, &timestep) in timesteps.iter().enumerate().skip(start) {
         let model_in = if guidance {
             Tensor::cat(&[&latents, &latents], 0)?
@@ -154,7 +154,7 @@ pub fn generate(
         let progress = StepProgress {
             step: step - start + 1,
             total,
-            preview: step_preview(model, &out.pred_original, space)?,
+            preview: step_preview(model, &out.pred_original, &map)?,
             elapsed: started.elapsed(),
         };
         let keep_going = on_step(&progress);
@@ -176,7 +176,7 @@ pub fn generate(
 
 /// The preview of a predicted clean latent: TAESD when installed, else the
 /// linear latent→RGB map (microseconds, at latent resolution).
-fn step_preview(model: &StableDiffusion, x0: &Tensor, space: LatentSpace) -> Result<PreviewImage> {
+fn step_preview(model: &StableDiffusion, x0: &Tensor, map: &LatentToRgb) -> Result<PreviewImage> {
     match &model.preview_decoder {
         Some(taesd) => {
             let rgb = tensor_to_rgb(&taesd.decode(&x0.to_dtype(model.dtype)?)?)?;
@@ -188,7 +188,7 @@ fn step_preview(model: &StableDiffusion, x0: &Tensor, space: LatentSpace) -> Res
                 rgba,
             })
         }
-        None => latent_preview(x0, space),
+        None => latent_preview(x0, map),
     }
 }
 

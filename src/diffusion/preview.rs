@@ -1,8 +1,10 @@
 //! Cheap previews of the predicted clean image after every step.
 //!
 //! A full VAE decode at 512² costs more than a whole U-Net step on a CPU, so
-//! live previews use the published linear approximation of the VAE decoder:
-//! each latent pixel's 4 channels map to RGB through a 4×3 matrix (+ bias).
+//! live previews use a linear approximation of the VAE decoder: each latent
+//! pixel's 4 channels map to RGB through a 4×3 matrix (+ bias). SD's VAEs use
+//! the published matrices; a model whose VAE ships its own fitted map
+//! (`vae/latent_preview.json`, e.g. the built-in emoji model) uses that.
 //! The result has the latent's resolution (64×64 for a 512² image), which is
 //! what the timeline keeps for every step.
 
@@ -20,7 +22,7 @@ pub enum LatentSpace {
 }
 
 /// Coefficients mapping scaled latents to RGB in [-1, 1].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LatentToRgb {
     /// Row `c` gives channel `c`'s contribution to (r, g, b).
     pub matrix: [[f32; 3]; 4],
@@ -120,7 +122,7 @@ impl PreviewImage {
 ///
 /// Models with other than 4 latent channels fall back to showing the first
 /// three channels as a normalised false-colour image.
-pub fn latent_preview(latents: &Tensor, space: LatentSpace) -> Result<PreviewImage> {
+pub fn latent_preview(latents: &Tensor, map: &LatentToRgb) -> Result<PreviewImage> {
     let (_, c, h, w) = latents.dims4()?;
     let first: Vec<f32> = latents
         .get(0)?
@@ -131,7 +133,7 @@ pub fn latent_preview(latents: &Tensor, space: LatentSpace) -> Result<PreviewIma
     let mut rgba = vec![255u8; plane * 4];
     let to_u8 = |v: f32| (((v + 1.0) * 127.5).round()).clamp(0.0, 255.0) as u8;
     if c == 4 {
-        let LatentToRgb { matrix, bias } = space.latent_to_rgb();
+        let LatentToRgb { matrix, bias } = *map;
         for p in 0..plane {
             for (o, b) in bias.iter().enumerate() {
                 let v: f32 = (0..4)
@@ -169,7 +171,7 @@ mod tests {
     #[test]
     fn zero_latent_is_mid_grey_for_sd() {
         let z = Tensor::zeros((1, 4, 2, 3), DType::F32, &Device::Cpu).unwrap();
-        let p = latent_preview(&z, LatentSpace::Sd).unwrap();
+        let p = latent_preview(&z, &LatentSpace::Sd.latent_to_rgb()).unwrap();
         assert_eq!((p.width, p.height), (3, 2));
         assert!(p.rgba.chunks(4).all(|px| px == [128, 128, 128, 255]));
     }
@@ -180,13 +182,29 @@ mod tests {
         let mut data = vec![0f32; 4 * 2];
         data[3 * 2] = -1.0;
         let z = Tensor::from_vec(data, (1, 4, 1, 2), &Device::Cpu).unwrap();
-        let p = latent_preview(&z, LatentSpace::Sd).unwrap();
+        let p = latent_preview(&z, &LatentSpace::Sd.latent_to_rgb()).unwrap();
         let expect = |v: f32| ((v + 1.0) * 127.5).round() as u8;
         assert_eq!(
             &p.rgba[0..3],
             &[expect(0.2120), expect(0.2616), expect(0.7177)]
         );
         assert_eq!(&p.rgba[4..7], &[128, 128, 128]);
+    }
+
+    #[test]
+    fn a_model_map_is_used_with_its_bias() {
+        let map = LatentToRgb {
+            matrix: [
+                [1.0, 0.0, 0.0],
+                [0.0, 0.0, 0.0],
+                [0.0, 0.0, 0.0],
+                [0.0, 0.0, 0.0],
+            ],
+            bias: [0.0, 1.0, -1.0],
+        };
+        let z = Tensor::from_vec(vec![0.5f32, 0.0, 0.0, 0.0], (1, 4, 1, 1), &Device::Cpu).unwrap();
+        let p = latent_preview(&z, &map).unwrap();
+        assert_eq!(&p.rgba[0..3], &[191, 255, 0]);
     }
 }
 

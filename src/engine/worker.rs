@@ -291,7 +291,7 @@ impl Worker {
         Ok(Arc::new(StartLatent {
             latent: x0.flatten_all()?.to_vec1()?,
             shape: [c, h, w],
-            space: model.latent_space(),
+            preview_map: model.preview_map,
             scheduler: model.scheduler_config.clone(),
             size: (width, height),
         }))

@@ -24,6 +24,8 @@ pub enum ModelSource {
     Hub(String),
     /// A single-file checkpoint (`.safetensors` in the LDM key layout).
     Checkpoint(PathBuf),
+    /// The emoji model that ships with the studio (see [`super::builtin`]).
+    BuiltIn,
 }
 
 impl ModelSource {
@@ -41,6 +43,9 @@ impl ModelSource {
             return ModelSource::Checkpoint(path.to_path_buf());
         }
         if !path.exists() {
+            if arg == super::builtin::ID {
+                return ModelSource::BuiltIn;
+            }
             if let Some(entry) = super::catalog::find(arg) {
                 return ModelSource::Hub(entry.repo.to_string());
             }
@@ -78,6 +83,7 @@ impl ModelSource {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| p.display().to_string()),
             ModelSource::Hub(id) => id.clone(),
+            ModelSource::BuiltIn => super::builtin::NAME.to_string(),
         }
     }
 }
@@ -87,6 +93,7 @@ impl std::fmt::Display for ModelSource {
         match self {
             ModelSource::Folder(p) | ModelSource::Checkpoint(p) => write!(f, "{}", p.display()),
             ModelSource::Hub(id) => write!(f, "{id}"),
+            ModelSource::BuiltIn => write!(f, "{}", super::builtin::ID),
         }
     }
 }
@@ -211,6 +218,12 @@ impl ModelFiles {
             ModelSource::Folder(p) => p.clone(),
             ModelSource::Hub(id) => super::hub::snapshot_with(id, prefer_fp16, cancel, progress)?,
             ModelSource::Checkpoint(p) => return Self::from_checkpoint(source.clone(), p),
+            ModelSource::BuiltIn => super::builtin::folder().ok_or_else(|| Error::MissingFile {
+                path: super::builtin::candidates().pop().unwrap_or_default(),
+                hint: "the built-in emoji model ships in assets/mini-emoji beside the program; \
+                       reinstall it, or choose another model"
+                    .into(),
+            })?,
         };
         Self::from_folder(source.clone(), &root, prefer_fp16)
     }

@@ -203,7 +203,7 @@ pub fn is_cached(repo: &str) -> bool {
 }
 
 /// The model to use when none is named: `LATENT_STUDIO_MODEL`, else the first
-/// known repository already in the hub cache.
+/// known repository already in the hub cache, else the built-in emoji model.
 pub fn default_model() -> Option<super::files::ModelSource> {
     if let Ok(m) = std::env::var("LATENT_STUDIO_MODEL") {
         if !m.trim().is_empty() {
@@ -213,4 +213,5 @@ pub fn default_model() -> Option<super::files::ModelSource> {
     known_models()
         .find(|id| is_cached(id))
         .map(|id| super::files::ModelSource::Hub(id.to_string()))
+        .or_else(|| super::builtin::folder().map(|_| super::files::ModelSource::BuiltIn))
 }

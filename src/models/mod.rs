@@ -5,15 +5,17 @@
 //!   (autoencoder), sharing [`layers`] and [`attention`];
 //! - text: [`tokenizer`];
 //! - which models: [`catalog`] (recommended models: files, sizes, licenses,
-//!   defaults);
+//!   defaults), [`builtin`] (the emoji model shipped in `assets/`);
 //! - files: [`files`] (where a model's files are), [`hub`] (Hugging Face
 //!   cache), [`download`] (resumable, verified hub downloads into that
 //!   cache), [`single_file`] (LDM checkpoints mapped to our networks),
 //!   [`weights`] (validated, memory-mapped safetensors), [`model_hash`]
-//!   (A1111's checkpoint hash), [`random`] (random-weight fixtures);
+//!   (A1111's checkpoint hash), [`preview_map`] (a VAE's own latent→RGB
+//!   preview map), [`random`] (random-weight fixtures);
 //! - the assembled pipeline: [`stable_diffusion`].
 
 pub mod attention;
+pub mod builtin;
 pub mod catalog;
 pub mod clip;
 pub mod config_file;
@@ -22,6 +24,7 @@ pub mod files;
 pub mod hub;
 pub mod layers;
 pub mod model_hash;
+pub mod preview_map;
 pub mod random;
 pub mod single_file;
 pub mod softmax;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device};
 
-use crate::diffusion::preview::LatentSpace;
+use crate::diffusion::preview::{LatentSpace, LatentToRgb};
 use crate::diffusion::schedulers::{PredictionType, SchedulerConfig};
 use crate::error::{Error, Result};
 use crate::models::clip::{ClipTextConfig, ClipTextModel};
@@ -76,6 +76,9 @@ pub struct StableDiffusion {
     pub force_zeros_for_empty_prompt: bool,
     /// TAESD, when installed: sharper per-step previews than the linear map.
     pub preview_decoder: Option<TinyDecoder>,
+    /// The linear latent→RGB map of the step previews: the VAE's own when it
+    /// ships one, else SD's published map for its latent space.
+    pub preview_map: LatentToRgb,
 }
 
 fn weights_error(w: &WeightSource, e: impl std::fmt::Display) -> Error {
@@ -153,7 +156,13 @@ impl StableDiffusion {
         let vae = load_vae(vae_weights, vae_cfg, vae_dtype, device)?;
 
         // TAESD is optional: a broken copy only costs the sharper previews.
-        let preview_decoder = match &files.preview_decoder {
+        // It is trained on SD's latent space, so a VAE with a preview map of
+        // its own (a latent space of its own) never gets it.
+        let taesd = files
+            .preview_decoder
+            .as_ref()
+            .filter(|_| parts.preview_map.is_none());
+        let preview_decoder = match taesd {
             Some(c) => match load_taesd(c, dtype, device) {
                 Ok(d) => Some(d),
                 Err(e) => {
@@ -197,6 +206,9 @@ impl StableDiffusion {
         let force_zeros = parts
             .force_zeros_for_empty_prompt
             .unwrap_or(family == ModelFamily::Sdxl);
+        let preview_map = parts
+            .preview_map
+            .unwrap_or_else(|| latent_space(family, vae.config()).latent_to_rgb());
         progress("done", 1.0);
         Ok(Self {
             files,
@@ -211,19 +223,8 @@ impl StableDiffusion {
             scheduler_config,
             force_zeros_for_empty_prompt: force_zeros,
             preview_decoder,
+            preview_map,
         })
-    }
-
-    /// The VAE's latent space, which decides the preview colours.
-    pub fn latent_space(&self) -> LatentSpace {
-        // SDXL's VAE is the one scaled by 0.13025; SD 1/2 share 0.18215.
-        if self.family == ModelFamily::Sdxl
-            || (self.vae.config().scaling_factor - 0.13025).abs() < 1e-4
-        {
-            LatentSpace::Sdxl
-        } else {
-            LatentSpace::Sd
-        }
     }
 
     /// Pixels per latent pixel (8 for every SD VAE).
@@ -246,6 +247,16 @@ impl StableDiffusion {
             DType::F32,
             &self.device,
         )
+    }
+}
+
+/// Which of SD's latent spaces a VAE uses, which decides the published
+/// preview colours: SDXL's VAE is the one scaled by 0.13025; SD 1/2 share 0.18215.
+fn latent_space(family: ModelFamily, vae: &VaeConfig) -> LatentSpace {
+    if family == ModelFamily::Sdxl || (vae.scaling_factor - 0.13025).abs() < 1e-4 {
+        LatentSpace::Sdxl
+    } else {
+        LatentSpace::Sd
     }
 }
 
@@ -307,6 +318,8 @@ struct Parts {
     force_zeros_for_empty_prompt: Option<bool>,
     /// Learn v- or noise-prediction by running the U-Net (SD 2.x single files).
     detect_v_prediction: bool,
+    /// The VAE's own preview map (`vae/latent_preview.json`), if it ships one.
+    preview_map: Option<LatentToRgb>,
     /// The file to name when the parts disagree with each other.
     config_path: PathBuf,
 }
@@ -348,6 +361,10 @@ impl Parts {
             },
             force_zeros_for_empty_prompt: d.index.force_zeros_for_empty_prompt,
             detect_v_prediction: false,
+            preview_map: match d.vae.config.parent() {
+                Some(dir) => super::preview_map::read(dir)?,
+                None => None,
+            },
             config_path: d.unet.config.clone(),
         })
     }
@@ -370,6 +387,7 @@ impl Parts {
             scheduler: parts.scheduler,
             force_zeros_for_empty_prompt: None,
             detect_v_prediction: parts.family == ModelFamily::Sd2,
+            preview_map: None,
             config_path: path.to_path_buf(),
         })
     }

@@ -11,8 +11,11 @@ use image::{Delay, Frame, RgbImage, RgbaImage};
 use super::StorageError;
 use crate::diffusion::preview::PreviewImage;
 
-/// Longest side of the GIF, in pixels (previews are upscaled to it, the
-/// final image downscaled).
+/// How long each step shows in an exported GIF (the window and the CLI).
+pub const FRAME_TIME: Duration = Duration::from_millis(150);
+
+/// Longest side of the GIF, in pixels (previews are upscaled to it, a large
+/// final image downscaled, a small one enlarged by a whole factor).
 pub const GIF_MAX_SIDE: u32 = 512;
 
 /// Encode `previews` (one per step) followed by `final_image` as a looping
@@ -35,14 +38,14 @@ pub fn encode_emergence(
             continue;
         };
         frames.push(Frame::from_parts(
-            image::imageops::resize(&rgba, w, h, FilterType::Triangle),
+            image::imageops::resize(&rgba, w, h, filter(rgba.width(), w)),
             0,
             0,
             step_delay,
         ));
     }
     let last: RgbaImage = image::DynamicImage::ImageRgb8(final_image.clone())
-        .resize_exact(w, h, FilterType::Triangle)
+        .resize_exact(w, h, filter(final_image.width(), w))
         .to_rgba8();
     frames.push(Frame::from_parts(
         last,
@@ -67,8 +70,25 @@ pub fn save_emergence(
     super::atomic::replace_file(path, |w| w.write_all(&bytes))
 }
 
+/// Nearest-neighbour when enlarging at least twice (a 16 px preview or a
+/// 64 px image stays crisp instead of a blur), else a smooth filter.
+fn filter(from: u32, to: u32) -> FilterType {
+    if to >= 2 * from {
+        FilterType::Nearest
+    } else {
+        FilterType::Triangle
+    }
+}
+
+/// Large images shrink to [`GIF_MAX_SIDE`]; small ones (the built-in
+/// model's 64 px) grow by a whole factor towards it, so they can be seen.
 fn gif_size(w: u32, h: u32) -> (u32, u32) {
-    let scale = (GIF_MAX_SIDE as f64 / w.max(h).max(1) as f64).min(1.0);
+    let side = w.max(h).max(1);
+    let scale = if side <= GIF_MAX_SIDE / 2 {
+        (GIF_MAX_SIDE / side) as f64
+    } else {
+        (GIF_MAX_SIDE as f64 / side as f64).min(1.0)
+    };
     (
         ((w as f64 * scale).round() as u32).max(1),
         ((h as f64 * scale).round() as u32).max(1),
@@ -95,13 +115,14 @@ mod tests {
         let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes)).unwrap();
         let frames = decoder.into_frames().collect_frames().unwrap();
         assert_eq!(frames.len(), 4);
-        assert_eq!(frames[0].buffer().dimensions(), (32, 16));
-        let px = frames[3].buffer().get_pixel(16, 8);
+        // A small image is enlarged by a whole factor towards 512 px.
+        assert_eq!(frames[0].buffer().dimensions(), (512, 256));
+        let px = frames[3].buffer().get_pixel(256, 128);
         assert!(
             px[1] > 150 && px[0] < 60,
             "last frame is the final image: {px:?}"
         );
-        let px = frames[2].buffer().get_pixel(16, 8);
+        let px = frames[2].buffer().get_pixel(256, 128);
         assert!(px[0] > 120, "third frame is the third preview: {px:?}");
     }
 }

@@ -167,8 +167,25 @@ impl Settings {
         }
     }
 
+    /// Whether the chosen model is the built-in emoji model (by its id: this
+    /// runs every frame, so it must not touch the disk).
+    pub fn is_builtin_model(&self) -> bool {
+        self.model.trim() == crate::models::builtin::ID
+    }
+
+    /// The size presets that make sense for the chosen model: none besides
+    /// its native size for the built-in one (it only draws 64 px images).
+    pub fn size_presets(&self) -> &'static [SizePreset] {
+        if self.is_builtin_model() {
+            &[]
+        } else {
+            SIZE_PRESETS
+        }
+    }
+
     /// Switch model, remember it, and take its defaults (Turbo: few steps,
-    /// no guidance) for steps, CFG and sampler.
+    /// no guidance) for steps, CFG and sampler; the built-in model also goes
+    /// back to its native size.
     pub fn choose_model(&mut self, model: &str) {
         let model = model.trim();
         if model.is_empty() || model == self.model {
@@ -178,7 +195,11 @@ impl Settings {
         self.recent_models.retain(|m| m != model);
         self.recent_models.insert(0, model.to_string());
         self.recent_models.truncate(10);
-        let d = GenerationParams::defaults_for(&ModelSource::parse(model));
+        let source = ModelSource::parse(model);
+        if source == ModelSource::BuiltIn {
+            self.size = None;
+        }
+        let d = GenerationParams::defaults_for(&source);
         self.steps = d.steps;
         self.cfg_scale = d.cfg_scale;
         self.sampler = d.sampler;
@@ -207,7 +228,16 @@ impl Settings {
 
     /// Human label of the current size.
     pub fn size_label(&self) -> String {
-        match self.size {
+        self.size_label_for(self.size)
+    }
+
+    /// Human label of `size` (`None`: the model's native size) for the chosen model.
+    pub fn size_label_for(&self, size: Option<(u32, u32)>) -> String {
+        match size {
+            None if self.is_builtin_model() => {
+                let n = crate::models::builtin::DEFAULTS.size;
+                format!("Model's native size ({n} × {n})")
+            }
             None => "Model's native size".into(),
             Some((w, h)) => SIZE_PRESETS
                 .iter()

@@ -7,6 +7,24 @@ use image::RgbImage;
 
 use crate::diffusion::preview::PreviewImage;
 
+/// Sampling for an image of `size` pixels. Small images (the built-in
+/// model's 64 px results, 16 px step previews) are shown many times their
+/// size: nearest-neighbour magnification keeps their pixels crisp instead of
+/// smearing them into a blur; large ones are smoothed as usual.
+pub fn options_for(size: [usize; 2]) -> TextureOptions {
+    if size[0].max(size[1]) <= SMALL_IMAGE {
+        TextureOptions {
+            magnification: egui::TextureFilter::Nearest,
+            ..TextureOptions::LINEAR
+        }
+    } else {
+        TextureOptions::LINEAR
+    }
+}
+
+/// Images up to this many pixels wide and high are magnified crisply.
+const SMALL_IMAGE: usize = 128;
+
 /// A texture updated in place: same-size updates reuse the GPU allocation
 /// (`set_partial`), so a step preview costs one upload, not a new texture.
 pub struct LiveTexture {
@@ -31,16 +49,15 @@ impl LiveTexture {
     /// Show `image` from now on.
     pub fn update(&mut self, ctx: &egui::Context, image: ColorImage) {
         let size = image.size;
+        let options = options_for(size);
         match &mut self.handle {
-            Some(handle) if size == self.size => {
-                handle.set_partial([0, 0], image, TextureOptions::LINEAR)
-            }
+            Some(handle) if size == self.size => handle.set_partial([0, 0], image, options),
             Some(handle) => {
-                handle.set(image, TextureOptions::LINEAR);
+                handle.set(image, options);
                 self.allocations += 1;
             }
             None => {
-                self.handle = Some(ctx.load_texture(&self.name, image, TextureOptions::LINEAR));
+                self.handle = Some(ctx.load_texture(&self.name, image, options));
                 self.allocations += 1;
             }
         }
@@ -129,11 +146,9 @@ impl TextureCache {
         while self.timeline.len() < view.len() {
             let i = self.timeline.len();
             let Some(frame) = view.frame(i) else { break };
-            let tex = ctx.load_texture(
-                format!("timeline-{i}"),
-                preview_to_color_image(frame),
-                TextureOptions::LINEAR,
-            );
+            let image = preview_to_color_image(frame);
+            let options = options_for(image.size);
+            let tex = ctx.load_texture(format!("timeline-{i}"), image, options);
             self.timeline.push(tex);
         }
         &self.timeline

@@ -32,6 +32,27 @@ pub enum Family {
     Sdxl,
 }
 
+/// Share of an image's non-white pixels that are a saturated red (hue within
+/// 20° of red, saturation above 0.4): how the built-in model's tests tell a
+/// red heart from anything else.
+pub fn red_share(img: &image::RgbImage) -> f64 {
+    let (mut fg, mut red) = (0usize, 0usize);
+    for px in img.pixels() {
+        let [r, g, b] = px.0.map(|v| v as f64 / 255.0);
+        let (mx, mn) = (r.max(g).max(b), r.min(g).min(b));
+        if mn >= 0.9 {
+            continue;
+        }
+        fg += 1;
+        let sat = (mx - mn) / mx.max(1e-6);
+        let hue = (3f64.sqrt() * (g - b)).atan2(2.0 * r - g - b).to_degrees();
+        if sat > 0.4 && hue.abs() < 20.0 {
+            red += 1;
+        }
+    }
+    red as f64 / fg.max(1) as f64
+}
+
 fn write_json(path: &Path, value: &Value) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, serde_json::to_string_pretty(value).unwrap()).unwrap();

@@ -71,8 +71,10 @@ impl StudioApp {
                             origin: "hub cache".into(),
                         });
                     }
-                    if self.studio.settings.model.is_empty() {
-                        self.studio.settings.choose_model(entry.repo);
+                    // A model just fetched replaces the built-in stand-in.
+                    let settings = &mut self.studio.settings;
+                    if settings.model.is_empty() || settings.is_builtin_model() {
+                        settings.choose_model(entry.repo);
                     }
                 }
             }

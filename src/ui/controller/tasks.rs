@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::library::png_text_for;
 use crate::models::files::ModelSource;
-use crate::storage::emergence_gif::save_emergence;
+use crate::storage::emergence_gif::{save_emergence, FRAME_TIME};
 use crate::storage::image_files::{save_png, save_png_to};
 use crate::ui::app::StudioApp;
 use crate::ui::background::{DialogPurpose, Done, ModelScan};
@@ -15,7 +15,6 @@ use crate::ui::textures::{rgb_to_color_image, thumbnail, ItemTextures};
 /// Longest side of gallery thumbnails, in pixels.
 const THUMB_SIDE: u32 = 160;
 /// Seconds per frame of the exported emergence GIF.
-const GIF_FRAME: std::time::Duration = std::time::Duration::from_millis(150);
 
 impl StudioApp {
     pub(crate) fn start_background_loads(&mut self, scan_models: bool) {
@@ -93,10 +92,11 @@ impl StudioApp {
                     .error(format!("Could not use {name} as the start image"), e),
             },
             Done::Prepared { id, full, thumb } => {
-                let opts = egui::TextureOptions::LINEAR;
+                let full_options = crate::ui::textures::options_for(full.size);
+                let thumb_options = crate::ui::textures::options_for(thumb.size);
                 let textures = ItemTextures {
-                    full: ctx.load_texture(format!("item-{id}"), full, opts),
-                    thumb: ctx.load_texture(format!("thumb-{id}"), thumb, opts),
+                    full: ctx.load_texture(format!("item-{id}"), full, full_options),
+                    thumb: ctx.load_texture(format!("thumb-{id}"), thumb, thumb_options),
                 };
                 self.textures.items.insert(id, textures);
             }
@@ -177,7 +177,7 @@ impl StudioApp {
                 if let Some(result) = find(id) {
                     self.background.spawn("gif", move || Done::Message {
                         title: "Exported the emergence GIF".into(),
-                        result: save_emergence(&path, &result.previews, &result.image, GIF_FRAME)
+                        result: save_emergence(&path, &result.previews, &result.image, FRAME_TIME)
                             .map(|()| path.display().to_string())
                             .map_err(|e| e.to_string()),
                     });
@@ -240,8 +240,9 @@ impl StudioApp {
 }
 
 /// Models on this machine: `LATENT_STUDIO_MODEL`, recent folders and
-/// checkpoints that still exist, the models folder, and catalog (and older
-/// well-known) repositories already in the Hugging Face cache.
+/// checkpoints that still exist, the models folder, catalog (and older
+/// well-known) repositories already in the Hugging Face cache, and the
+/// built-in emoji model.
 pub(crate) fn scan_models_on_disk(recent: &[String], models_dir: &Path) -> Vec<ModelChoice> {
     let mut found: Vec<ModelChoice> = Vec::new();
     let mut add = |value: String, origin: &str| {
@@ -279,6 +280,10 @@ pub(crate) fn scan_models_on_disk(recent: &[String], models_dir: &Path) -> Vec<M
         if complete {
             add(id.to_string(), "hub cache");
         }
+    }
+    // Always offered, last: a model the user installed is the better default.
+    if crate::models::builtin::folder().is_some() {
+        add(crate::models::builtin::ID.to_string(), "64 px emoji");
     }
     found
 }

@@ -3,7 +3,7 @@
 
 use crate::diffusion::schedulers::SamplerKind;
 use crate::ui::actions::Action;
-use crate::ui::settings::{random_seed, BATCH_SLIDER, CFG_SLIDER, SIZE_PRESETS, STEPS_SLIDER};
+use crate::ui::settings::{random_seed, BATCH_SLIDER, CFG_SLIDER, STEPS_SLIDER};
 use crate::ui::state::Studio;
 
 pub fn show(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action>) {
@@ -16,12 +16,14 @@ pub fn show(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action>) {
             let label = ui
                 .label("Size")
                 .on_hover_text("Output size in pixels. Models look best at the size they were trained at.");
+            let presets = s.size_presets();
+            let native = s.size_label_for(None);
             egui::ComboBox::from_id_salt("size")
                 .selected_text(s.size_label())
                 .width(200.0)
                 .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut s.size, None, "Model's native size");
-                    for p in SIZE_PRESETS {
+                    ui.selectable_value(&mut s.size, None, native);
+                    for p in presets {
                         ui.selectable_value(&mut s.size, Some((p.width, p.height)), p.label);
                     }
                 })
