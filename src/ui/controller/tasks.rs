@@ -14,7 +14,6 @@ use crate::ui::textures::{rgb_to_color_image, thumbnail, ItemTextures};
 
 /// Longest side of gallery thumbnails, in pixels.
 const THUMB_SIDE: u32 = 160;
-/// Seconds per frame of the exported emergence GIF.
 
 impl StudioApp {
     pub(crate) fn start_background_loads(&mut self, scan_models: bool) {
