@@ -3,6 +3,8 @@
 //! sampler (references written by scripts/reference/pipeline.py and
 //! pipeline_sdxl.py with a CPU `torch.Generator`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
@@ -66,21 +68,7 @@ fn check_in(fixture_name: &str, case: &str, sampler: SamplerKind) {
         ..Default::default()
     };
     let out = generate(&model, &params, None, &mut |_| true).unwrap();
-    let expected: Vec<u8> = r["pixels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u8)
-        .collect();
-    let ours = out.image.as_raw();
-    assert_eq!(ours.len(), expected.len());
-    let diffs: Vec<i32> = ours
-        .iter()
-        .zip(&expected)
-        .map(|(a, b)| (*a as i32 - *b as i32).abs())
-        .collect();
-    let max = *diffs.iter().max().unwrap();
-    let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+    let (max, mean) = common::pixel_diff(out.image.as_raw(), &common::reference_pixels(r));
     assert!(
         max <= 2 && mean < 0.1,
         "{case}: max diff {max}, mean diff {mean}"

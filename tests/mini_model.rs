@@ -60,21 +60,7 @@ fn matches_the_pinned_diffusers_output() {
         };
         let out = run(&model, &p);
         assert_eq!(out.image.dimensions(), (64, 64), "native size is used");
-        let expected: Vec<u8> = r["pixels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u8)
-            .collect();
-        let diffs: Vec<i32> = out
-            .image
-            .as_raw()
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (*a as i32 - *b as i32).abs())
-            .collect();
-        let max = *diffs.iter().max().unwrap();
-        let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+        let (max, mean) = common::pixel_diff(out.image.as_raw(), &common::reference_pixels(r));
         assert!(
             max <= 3 && mean < 0.1,
             "{case}: max diff {max}, mean diff {mean}"

@@ -32,6 +32,30 @@ pub enum Family {
     Sdxl,
 }
 
+/// Pixels of a reference image stored as a JSON array of bytes (as
+/// scripts/reference/*.py and scripts/mini_model/reference.py write them).
+pub fn reference_pixels(case: &Value) -> Vec<u8> {
+    case["pixels"]
+        .as_array()
+        .expect("a pixels array")
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect()
+}
+
+/// Largest and mean absolute difference between two byte images.
+pub fn pixel_diff(ours: &[u8], expected: &[u8]) -> (i32, f64) {
+    assert_eq!(ours.len(), expected.len(), "different image sizes");
+    let diffs: Vec<i32> = ours
+        .iter()
+        .zip(expected)
+        .map(|(a, b)| (*a as i32 - *b as i32).abs())
+        .collect();
+    let max = diffs.iter().copied().max().unwrap_or(0);
+    let mean = diffs.iter().sum::<i32>() as f64 / diffs.len().max(1) as f64;
+    (max, mean)
+}
+
 /// Share of an image's non-white pixels that are a saturated red (hue within
 /// 20° of red, saturation above 0.4): how the built-in model's tests tell a
 /// red heart from anything else.
