@@ -8,7 +8,6 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::pipeline::generate;
 use latent_studio::diffusion::schedulers::SamplerKind;
 use latent_studio::models::files::{ModelFiles, ModelSource};
@@ -56,17 +55,7 @@ fn check_in(fixture_name: &str, case: &str, sampler: SamplerKind) {
     let r = &refs[case];
     let files = ModelFiles::resolve(&ModelSource::Folder(root.clone()), false).unwrap();
     let model = StableDiffusion::load(files, &Device::Cpu, &mut |_, _| {}).unwrap();
-    let params = GenerationParams {
-        prompt: r["prompt"].as_str().unwrap().into(),
-        negative_prompt: r["negative_prompt"].as_str().unwrap().into(),
-        steps: r["steps"].as_u64().unwrap() as usize,
-        cfg_scale: r["cfg"].as_f64().unwrap(),
-        seed: r["seed"].as_u64().unwrap(),
-        sampler,
-        width: Some(r["width"].as_u64().unwrap_or(64) as u32),
-        height: Some(r["height"].as_u64().unwrap_or(64) as u32),
-        ..Default::default()
-    };
+    let params = common::reference_params(r, sampler);
     let out = generate(&model, &params, None, &mut |_| true).unwrap();
     let (max, mean) = common::pixel_diff(out.image.as_raw(), &common::reference_pixels(r));
     assert!(

@@ -49,15 +49,7 @@ fn matches_the_pinned_diffusers_output() {
         ("dog_face_dpmpp_2m", SamplerKind::DpmPp2M),
     ] {
         let r = &refs[case];
-        let p = GenerationParams {
-            prompt: r["prompt"].as_str().unwrap().into(),
-            negative_prompt: r["negative_prompt"].as_str().unwrap().into(),
-            steps: r["steps"].as_u64().unwrap() as usize,
-            cfg_scale: r["cfg"].as_f64().unwrap(),
-            seed: r["seed"].as_u64().unwrap(),
-            sampler,
-            ..Default::default()
-        };
+        let p = common::reference_params(r, sampler);
         let out = run(&model, &p);
         assert_eq!(out.image.dimensions(), (64, 64), "native size is used");
         let (max, mean) = common::pixel_diff(out.image.as_raw(), &common::reference_pixels(r));

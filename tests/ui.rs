@@ -375,7 +375,7 @@ fn looking_at_an_earlier_result_during_a_run_is_not_interrupted() {
 #[test]
 fn with_nothing_installed_the_built_in_emoji_model_is_chosen_and_draws() {
     use latent_studio::models::builtin;
-    use latent_studio::ui::{StudioApp, StudioConfig};
+    use latent_studio::ui::StudioConfig;
     let fav = tempfile::tempdir().unwrap();
     let models_dir = tempfile::tempdir().unwrap();
     let settings = Settings {
@@ -386,19 +386,13 @@ fn with_nothing_installed_the_built_in_emoji_model_is_chosen_and_draws() {
         models_dir: Some(models_dir.path().to_path_buf()),
         ..Settings::default()
     };
-    let mut h = egui_kittest::Harness::builder()
-        .with_size(egui::vec2(1280.0, 820.0))
-        .build_eframe(move |cc| {
-            StudioApp::with_settings(
-                cc.egui_ctx.clone(),
-                settings,
-                StudioConfig {
-                    scan_models: true,
-                    ..StudioConfig::default()
-                },
-            )
-            .expect("studio starts")
-        });
+    let mut h = studio_with_config(
+        settings,
+        StudioConfig {
+            scan_models: true,
+            ..StudioConfig::default()
+        },
+    );
     wait_for(&mut h, "the model scan", |h| {
         h.state().studio.models_scanned
     });

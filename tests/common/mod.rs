@@ -43,6 +43,25 @@ pub fn reference_pixels(case: &Value) -> Vec<u8> {
         .collect()
 }
 
+/// The generation parameters a reference case was made with (prompt,
+/// negative, steps, CFG, seed, size; 64 px when the case names none).
+pub fn reference_params(
+    case: &Value,
+    sampler: latent_studio::diffusion::schedulers::SamplerKind,
+) -> latent_studio::diffusion::params::GenerationParams {
+    latent_studio::diffusion::params::GenerationParams {
+        prompt: case["prompt"].as_str().unwrap().into(),
+        negative_prompt: case["negative_prompt"].as_str().unwrap().into(),
+        steps: case["steps"].as_u64().unwrap() as usize,
+        cfg_scale: case["cfg"].as_f64().unwrap(),
+        seed: case["seed"].as_u64().unwrap(),
+        sampler,
+        width: Some(case["width"].as_u64().unwrap_or(64) as u32),
+        height: Some(case["height"].as_u64().unwrap_or(64) as u32),
+        ..Default::default()
+    }
+}
+
 /// Largest and mean absolute difference between two byte images.
 pub fn pixel_diff(ours: &[u8], expected: &[u8]) -> (i32, f64) {
     assert_eq!(ours.len(), expected.len(), "different image sizes");

@@ -33,23 +33,26 @@ pub fn studio_with_library(
     history: Option<PathBuf>,
     library_db: Option<PathBuf>,
 ) -> Harness<'static, StudioApp> {
+    studio_with_config(
+        settings,
+        StudioConfig {
+            engine: EngineOptions {
+                threads: Some(1),
+                ..EngineOptions::default()
+            },
+            history_dir: history,
+            library_db,
+            ..StudioConfig::default()
+        },
+    )
+}
+
+/// The studio window with `settings` and any start-up `config`.
+pub fn studio_with_config(settings: Settings, config: StudioConfig) -> Harness<'static, StudioApp> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 820.0))
         .build_eframe(move |cc| {
-            StudioApp::with_settings(
-                cc.egui_ctx.clone(),
-                settings,
-                StudioConfig {
-                    engine: EngineOptions {
-                        threads: Some(1),
-                        ..EngineOptions::default()
-                    },
-                    history_dir: history,
-                    library_db,
-                    ..StudioConfig::default()
-                },
-            )
-            .expect("studio starts")
+            StudioApp::with_settings(cc.egui_ctx.clone(), settings, config).expect("studio starts")
         })
 }
 
