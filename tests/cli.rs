@@ -324,6 +324,92 @@ fn models_download_then_generate_offline_from_the_cache() {
     );
     assert!(out.is_file());
     assert!(!server.requests().iter().any(|r| r.path.ends_with(".bin")));
+
+    // Fetched for generating, it is found again offline with no request.
+    let requests = server.requests().len();
+    let out = tmp.path().join("generic-offline.png");
+    let run = generate("someone/tiny-pipeline", &out, true);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(server.requests().len(), requests, "offline made a request");
+
+    // `models download` of a plain repo id into a fresh cache records
+    // `refs/main` the way huggingface_hub does, for catalog ids too.
+    let fresh = tmp.path().join("fresh");
+    let in_fresh = || {
+        let mut c = online();
+        c.env("HF_HOME", &fresh)
+            .env("HF_HUB_CACHE", fresh.join("hub"));
+        c
+    };
+    for id in ["someone/tiny-pipeline", "sd-turbo"] {
+        let dl = in_fresh()
+            .args(["models", "download", id])
+            .output()
+            .unwrap();
+        assert!(
+            dl.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dl.stderr)
+        );
+    }
+    for repo in [
+        "models--someone--tiny-pipeline",
+        "models--stabilityai--sd-turbo",
+    ] {
+        let main = std::fs::read_to_string(fresh.join("hub").join(repo).join("refs/main"));
+        let main = main.unwrap_or_else(|e| panic!("{repo}: no refs/main ({e})"));
+        assert!(
+            main.len() == 40 && main.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{main:?}"
+        );
+    }
+    let out = tmp.path().join("downloaded-offline.png");
+    let run = in_fresh()
+        .env("HF_HUB_OFFLINE", "1")
+        .args([
+            "generate",
+            "--model",
+            "someone/tiny-pipeline",
+            "--prompt",
+            "a kite",
+        ])
+        .args(["--steps", "1", "--width", "64", "--height", "64", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(out.is_file());
+
+    // A commit asked for by hash is fetched as such and gets no ref of its own.
+    let commit =
+        std::fs::read_to_string(fresh.join("hub/models--someone--tiny-pipeline/refs/main"))
+            .unwrap();
+    let dl = in_fresh()
+        .args([
+            "models",
+            "download",
+            "someone/tiny-pipeline",
+            "--revision",
+            &commit,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        dl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dl.stderr)
+    );
+    assert!(String::from_utf8_lossy(&dl.stdout).contains(&commit));
+    let refs = std::fs::read_dir(fresh.join("hub/models--someone--tiny-pipeline/refs")).unwrap();
+    assert_eq!(refs.count(), 1);
 }
 
 #[test]

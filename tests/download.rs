@@ -657,3 +657,297 @@ fn optional_files_are_fetched_when_present_and_skipped_when_not() {
     get(&f.hub, &req).unwrap();
     assert!(f.server.requests().is_empty());
 }
+
+/// The regression behind "downloaded, then not found offline": a repository
+/// listed to choose its pipeline files must still be recorded under the
+/// branch it was asked for (`refs/main`), exactly as huggingface_hub writes
+/// it, or neither we nor diffusers find it again with `HF_HUB_OFFLINE=1`.
+#[test]
+fn a_listed_pipeline_download_records_its_branch_for_offline_use() {
+    use latent_studio::models::download::download_listed;
+    use latent_studio::models::hub::pipeline_request;
+    let f = fixture();
+    let (req, listing) = pipeline_request(&f.hub, REPO, "main", false).unwrap();
+    assert_eq!(req.revision, "main");
+    let got =
+        download_listed(&f.hub, &req, &listing, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let main = f.repo_dir().join("refs").join("main");
+    // 40 hex digits and no newline: huggingface_hub reads the file verbatim.
+    assert_eq!(std::fs::read_to_string(&main).unwrap(), f.repo.commit);
+    let offline = HubConfig {
+        offline: true,
+        ..f.hub.clone()
+    };
+    f.server.clear_log();
+    assert_eq!(
+        cached_snapshot(&offline, REPO, "main", &req.files),
+        Some(got.snapshot.clone())
+    );
+    assert!(get(&offline, &req).is_ok());
+    assert!(f.server.requests().is_empty());
+
+    // A commit asked for by hash gets no ref of its own.
+    let (by_commit, listing) = pipeline_request(&f.hub, REPO, &f.repo.commit, false).unwrap();
+    download_listed(
+        &f.hub,
+        &by_commit,
+        &listing,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    let refs: Vec<_> = std::fs::read_dir(f.repo_dir().join("refs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(refs, ["main"]);
+
+    // A listing of another repository is refused, not mixed in.
+    let other = DownloadRequest {
+        repo: "someone/else".into(),
+        ..req.clone()
+    };
+    assert!(matches!(
+        download_listed(
+            &f.hub,
+            &other,
+            &listing,
+            &AtomicBool::new(false),
+            &mut |_| {}
+        ),
+        Err(DownloadError::InvalidRequest(_))
+    ));
+}
+
+/// huggingface_hub 1.17 and later write each download to
+/// `{etag}.{8 hex}.incomplete` and never resume one; a process killed
+/// mid-file leaves it behind. We resume from the longest such partial.
+#[test]
+fn a_partial_left_by_a_killed_huggingface_hub_is_resumed() {
+    let f = fixture();
+    let blob = f.blob(BIG);
+    let bytes = &f.repo.file(BIG).bytes;
+    std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+    let leftover = |tag: &str| {
+        let mut name = blob.as_os_str().to_os_string();
+        name.push(format!(".{tag}.incomplete"));
+        PathBuf::from(name)
+    };
+    std::fs::write(leftover("0a1b2c3d"), &bytes[..700_000]).unwrap();
+    std::fs::write(leftover("9f8e7d6c"), &bytes[..300_000]).unwrap();
+    // Not huggingface_hub's pattern: left alone.
+    let unrelated = blob.with_file_name("notes.incomplete");
+    std::fs::write(&unrelated, b"x").unwrap();
+
+    let got = get(&f.hub, &f.request(&[BIG])).unwrap();
+    assert_eq!(
+        f.file_requests(BIG),
+        vec![Some("bytes=700000-".to_string())]
+    );
+    assert_eq!(got.fetched_bytes, bytes.len() as u64 - 700_000);
+    assert_eq!(&std::fs::read(got.snapshot.join(BIG)).unwrap(), bytes);
+    assert!(!leftover("0a1b2c3d").exists() && !leftover("9f8e7d6c").exists());
+    assert_eq!(partial_len(&blob), 0);
+    assert!(unrelated.exists());
+}
+
+/// huggingface_hub fetches a file anew when we were interrupted (it never
+/// resumes), which leaves our partial behind; the next call removes it.
+#[test]
+fn a_partial_of_a_finished_blob_is_swept_away() {
+    let f = fixture();
+    get(&f.hub, &f.request(&[BIG])).unwrap();
+    let blob = f.blob(BIG);
+    let mut ours = blob.as_os_str().to_os_string();
+    ours.push(".incomplete");
+    std::fs::write(&ours, b"stale").unwrap();
+    f.server.clear_log();
+    get(&f.hub, &f.request(&[BIG])).unwrap();
+    assert!(f.server.requests().is_empty());
+    assert!(!PathBuf::from(ours).exists());
+    assert!(blob.is_file());
+}
+
+/// The Python side of [`the_real_huggingface_hub_client_shares_the_cache`]:
+/// one action per run, the answer as one JSON line.
+const PY_CLIENT: &str = r#"
+import json, os, sys
+from huggingface_hub import hf_hub_download, scan_cache_dir, snapshot_download, try_to_load_from_cache
+action, repo, big = sys.argv[1], sys.argv[2], sys.argv[3]
+if action == "download":
+    out = {"snapshot": snapshot_download(repo)}
+    try:
+        hf_hub_download(repo, "no/such/file.txt")
+    except Exception as e:
+        out["missing"] = type(e).__name__
+elif action == "hold-lock":
+    # What huggingface_hub does around writing a blob: its lock, then the file.
+    import shutil, time
+    from huggingface_hub.utils import WeakFileLock
+    lock, blob, source = sys.argv[4:7]
+    os.makedirs(os.path.dirname(blob), exist_ok=True)
+    with WeakFileLock(lock):
+        print("locked", flush=True)
+        time.sleep(1.0)
+        shutil.copyfile(source, blob + ".tmp")
+        os.replace(blob + ".tmp", blob)
+    out = {}
+elif action == "offline":
+    out = {
+        "snapshot": snapshot_download(repo, local_files_only=True),
+        "big": hf_hub_download(repo, big, local_files_only=True),
+    }
+    info = scan_cache_dir()
+    out["warnings"] = [str(w) for w in info.warnings]
+    out["repos"] = [[r.repo_id, r.size_on_disk, sorted(r.refs)] for r in info.repos]
+print(json.dumps(out))
+"#;
+
+/// Our stand-in hub and our cache layout against the real huggingface_hub
+/// client, both ways: what Python downloads we use offline with no request,
+/// what we download Python loads offline and its strict cache scanner
+/// accepts. Needs Python with huggingface_hub, named by
+/// `LATENT_STUDIO_INTEROP_PYTHON`; `scripts/hub_interop/run.sh` runs it.
+#[test]
+#[ignore = "needs Python with huggingface_hub; run by scripts/hub_interop/run.sh"]
+fn the_real_huggingface_hub_client_shares_the_cache() {
+    let python = std::env::var("LATENT_STUDIO_INTEROP_PYTHON")
+        .expect("set LATENT_STUDIO_INTEROP_PYTHON to a Python with huggingface_hub");
+    let f = fixture();
+    f.server.redirect_lfs_to_cdn();
+    let py = |action: &str, cache: &Path| -> serde_json::Value {
+        let out = std::process::Command::new(&python)
+            .args(["-c", PY_CLIENT, action, REPO, BIG])
+            .env("HF_ENDPOINT", f.server.endpoint())
+            .env("HF_HUB_CACHE", cache)
+            .env("HF_HUB_DISABLE_TELEMETRY", "1")
+            .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            .env_remove("HF_HUB_OFFLINE")
+            .env_remove("HF_TOKEN")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
+    };
+
+    // Python downloads; we find every file offline and make no request.
+    let python_cache = f.cache.path().join("python");
+    let got = py("download", &python_cache);
+    // A 404 with the commit: Python records the absence, beside our files.
+    assert!(got["missing"]
+        .as_str()
+        .unwrap()
+        .ends_with("EntryNotFoundError"));
+    let no_exist = python_cache.join("models--tiny--sd1/.no_exist");
+    assert!(no_exist
+        .join(&f.repo.commit)
+        .join("no/such/file.txt")
+        .is_file());
+    let ours = HubConfig {
+        cache: hf_hub::Cache::new(python_cache.clone()),
+        offline: true,
+        ..f.hub.clone()
+    };
+    f.server.clear_log();
+    let found = get(&ours, &f.all()).unwrap();
+    assert_eq!(
+        found.snapshot,
+        PathBuf::from(got["snapshot"].as_str().unwrap())
+    );
+    assert_eq!(found.fetched_bytes, 0);
+    assert!(f.server.requests().is_empty());
+
+    // We download; Python finds it offline and its cache scanner is content.
+    let our_cache = f.cache.path().join("ours");
+    let hub = HubConfig {
+        cache: hf_hub::Cache::new(our_cache.clone()),
+        ..f.hub.clone()
+    };
+    let done = get(&hub, &f.all()).unwrap();
+    f.server.clear_log();
+    let seen = py("offline", &our_cache);
+    assert!(f.server.requests().is_empty());
+    assert_eq!(
+        PathBuf::from(seen["snapshot"].as_str().unwrap()),
+        done.snapshot
+    );
+    let big = std::fs::read(seen["big"].as_str().unwrap()).unwrap();
+    assert_eq!(big, f.repo.file(BIG).bytes);
+    assert_eq!(seen["warnings"], serde_json::json!([]), "{seen}");
+    let size: usize = f.repo.files.iter().map(|f| f.bytes.len()).sum();
+    assert_eq!(seen["repos"], serde_json::json!([[REPO, size, ["main"]]]));
+
+    // The same lock files: while Python holds a blob's lock and writes it,
+    // we wait, then find it finished and fetch nothing of it.
+    let shared = f.cache.path().join("shared");
+    let big = f.repo.file(BIG);
+    let source = f.cache.path().join("big.source");
+    std::fs::write(&source, &big.bytes).unwrap();
+    let repo_folder = shared.join("models--tiny--sd1");
+    let mut holder = std::process::Command::new(&python)
+        .args(["-c", PY_CLIENT, "hold-lock", REPO, BIG])
+        .arg(
+            shared
+                .join(".locks/models--tiny--sd1")
+                .join(format!("{}.lock", big.etag())),
+        )
+        .arg(repo_folder.join("blobs").join(big.etag()))
+        .arg(&source)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut said, &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    f.server.clear_log();
+    let hub = HubConfig {
+        cache: hf_hub::Cache::new(shared.clone()),
+        ..f.hub.clone()
+    };
+    let got = get(&hub, &f.request(&[BIG])).unwrap();
+    std::io::Read::read_to_string(&mut said, &mut line).unwrap();
+    assert!(holder.wait().unwrap().success());
+    assert_eq!((got.fetched_bytes, got.reused_files), (0, 1));
+    assert!(f.file_requests(BIG).is_empty());
+    assert_eq!(std::fs::read(got.snapshot.join(BIG)).unwrap(), big.bytes);
+}
+
+/// A hub repository's pipeline files are worked out from its listing: the
+/// built-in model served as one brings its own preview map along, and not
+/// its license and model card (nor anything else the loader does not read).
+#[test]
+fn a_pipeline_request_takes_what_the_loader_reads() {
+    use latent_studio::models::hub::pipeline_request;
+    let folder = latent_studio::models::builtin::folder().expect("assets/mini-emoji");
+    let server = HubServer::start(vec![HubRepo::new("acme/emoji", HubRepo::read_dir(&folder))]);
+    let hub = HubConfig {
+        endpoint: server.endpoint(),
+        ..fixture().hub
+    };
+    let (req, listing) = pipeline_request(&hub, "acme/emoji", "main", false).unwrap();
+    assert_eq!(listing.repo, "acme/emoji");
+    for wanted in [
+        "model_index.json",
+        "scheduler/scheduler_config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+        "vae/config.json",
+        "vae/latent_preview.json",
+        "text_encoder/model.safetensors",
+        "tokenizer/vocab.json",
+    ] {
+        assert!(
+            req.files.iter().any(|f| f == wanted),
+            "{wanted}: {:?}",
+            req.files
+        );
+    }
+    for skipped in ["LICENSE", "NOTICE", "README.md"] {
+        assert!(!req.files.iter().any(|f| f == skipped), "{skipped}");
+    }
+}

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use latent_studio::models::catalog::{self, EntryKind};
-use latent_studio::models::download::{self, format_bytes, DownloadRequest, HubConfig};
+use latent_studio::models::download::{self, format_bytes, HubConfig};
 use latent_studio::models::files::{models_in_folder, ModelFiles, ModelLayout, ModelSource};
 use latent_studio::models::hub;
 use latent_studio::storage::folders::default_models_dir;
@@ -27,6 +27,10 @@ pub enum ModelsCommand {
         /// Fetch the .fp16 weight variants (half the size; for GPUs).
         #[arg(long)]
         fp16: bool,
+        /// A branch, tag or commit instead of `main` (a branch or tag is
+        /// recorded in the cache's `refs/`, as huggingface_hub does).
+        #[arg(long, value_name = "REV")]
+        revision: Option<String>,
     },
     /// Check a diffusers folder or .safetensors checkpoint and link it into
     /// the models folder, where the window finds it at start.
@@ -43,7 +47,7 @@ pub enum ModelsCommand {
 pub fn run(command: ModelsCommand) -> anyhow::Result<()> {
     match command {
         ModelsCommand::List => list(),
-        ModelsCommand::Download { id, fp16 } => fetch(&id, fp16),
+        ModelsCommand::Download { id, fp16, revision } => fetch(&id, fp16, revision.as_deref()),
         ModelsCommand::Add { path, copy } => add(&path, copy),
     }
 }
@@ -115,21 +119,20 @@ fn list() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fetch(id: &str, fp16: bool) -> anyhow::Result<()> {
+fn fetch(id: &str, fp16: bool, revision: Option<&str>) -> anyhow::Result<()> {
     let hub_config = HubConfig::from_env();
-    let request = match catalog::find(id) {
-        Some(entry) => hub::catalog_request(entry, fp16),
+    let (request, listing) = match catalog::find(id) {
+        Some(entry) => {
+            let mut request = hub::catalog_request(entry, fp16);
+            if let Some(revision) = revision {
+                request.revision = revision.to_string();
+            }
+            (request, None)
+        }
         None if id.split('/').count() == 2 => {
-            let listing = download::list_repo(&hub_config, id, hub::REVISION)?;
-            if listing.file("model_index.json").is_none() {
-                bail!("{id} is not a diffusers pipeline (it has no model_index.json); download its .safetensors file and use `latent-studio models add`");
-            }
-            DownloadRequest {
-                repo: id.to_string(),
-                revision: listing.commit.clone(),
-                files: hub::pipeline_files(&listing, fp16),
-                optional: Vec::new(),
-            }
+            let revision = revision.unwrap_or(hub::REVISION);
+            let (request, listing) = hub::pipeline_request(&hub_config, id, revision, fp16)?;
+            (request, Some(listing))
         }
         None => bail!("no catalog model {id:?}; see `latent-studio models list`, or give a hub repo id like owner/name"),
     };
@@ -146,12 +149,13 @@ fn fetch(id: &str, fp16: bool) -> anyhow::Result<()> {
         bar.set_position(p.done);
         bar.set_message(p.file.clone());
     };
-    let done = download::download(
-        &hub_config,
-        &request,
-        &AtomicBool::new(false),
-        &mut progress,
-    )
+    let cancel = AtomicBool::new(false);
+    let done = match &listing {
+        Some(listing) => {
+            download::download_listed(&hub_config, &request, listing, &cancel, &mut progress)
+        }
+        None => download::download(&hub_config, &request, &cancel, &mut progress),
+    }
     .with_context(|| format!("downloading {}", request.repo))?;
     bar.finish_and_clear();
     println!(

@@ -28,7 +28,8 @@ const NETWORKS: [(&str, &str); 4] = [
 
 /// Files of an arbitrary diffusers repository worth fetching: the index, the
 /// scheduler, each network's config and its weights (fp16 variant first when
-/// `prefer_fp16`, single file or shards), and the tokenizer files. Pickle
+/// `prefer_fp16`, single file or shards), the VAE's preview map if it has
+/// one, and the tokenizer files. Pickle
 /// weights and everything else (safety checker, ONNX, Flax, samples) are skipped.
 pub fn pipeline_files(listing: &RepoListing, prefer_fp16: bool) -> Vec<String> {
     let has = |p: &str| listing.file(p).is_some();
@@ -70,6 +71,11 @@ pub fn pipeline_files(listing: &RepoListing, prefer_fp16: bool) -> Vec<String> {
                 break;
             }
         }
+    }
+    // The VAE's own latent→RGB preview map, where a model ships one (ours does).
+    let preview_map = format!("vae/{}", super::preview_map::FILE_NAME);
+    if has(&preview_map) {
+        files.push(preview_map);
     }
     for tok in ["tokenizer", "tokenizer_2"] {
         for f in [
@@ -165,20 +171,34 @@ pub fn snapshot_with(
         }
         .into());
     }
-    let listing = download::list_repo(&hub, repo_id, REVISION)?;
+    let (request, listing) = pipeline_request(&hub, repo_id, REVISION, prefer_fp16)?;
+    Ok(download::download_listed(&hub, &request, &listing, cancel, progress)?.snapshot)
+}
+
+/// What to fetch of any diffusers repository at `revision` (a branch, tag
+/// or commit), worked out from its listing, which is returned too so the
+/// download does not list it again. The request keeps `revision` as given,
+/// so a branch or tag gets its `refs/` entry and is found again offline.
+pub fn pipeline_request(
+    hub: &HubConfig,
+    repo_id: &str,
+    revision: &str,
+    prefer_fp16: bool,
+) -> Result<(DownloadRequest, RepoListing)> {
+    let listing = download::list_repo(hub, repo_id, revision)?;
     if listing.file("model_index.json").is_none() {
         return Err(Error::MissingFile {
             path: PathBuf::from(format!("{repo_id}/model_index.json")),
-            hint: "this repository is not a diffusers pipeline; for a single .safetensors checkpoint, download the file and open it as a model".into(),
+            hint: "this repository is not a diffusers pipeline; for a single .safetensors checkpoint, download the file and add it with `latent-studio models add`".into(),
         });
     }
     let request = DownloadRequest {
         repo: repo_id.to_string(),
-        revision: listing.commit.clone(),
+        revision: revision.to_string(),
         files: pipeline_files(&listing, prefer_fp16),
         optional: Vec::new(),
     };
-    Ok(download::download(&hub, &request, cancel, progress)?.snapshot)
+    Ok((request, listing))
 }
 
 /// Hub repositories we look for, in order, when no model is named: the

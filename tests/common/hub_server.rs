@@ -1,7 +1,9 @@
-//! A tiny stand-in for the Hugging Face hub on 127.0.0.1: the listing API,
-//! `resolve` downloads with Range support and the hub's headers, optional
-//! token, an LFS "CDN" on another host name, and knobs to drop connections,
-//! corrupt files or replace the listing. Every request is logged.
+//! A tiny stand-in for the Hugging Face hub on 127.0.0.1: the model-info and
+//! tree APIs, HEAD and GET `resolve` downloads with Range support and the
+//! hub's headers (what the real huggingface_hub client needs too; checked by
+//! `tests/download.rs`'s interop test), optional token, an LFS "CDN" on
+//! another host name, and knobs to drop connections, corrupt files or
+//! replace the listing. Every request is logged.
 //!
 //! One thread accepts; each connection gets its own thread and one request
 //! (`Connection: close`). Dropping the server stops it.
@@ -136,6 +138,45 @@ impl HubRepo {
             "siblings": siblings,
         })
         .to_string()
+    }
+}
+
+impl HubRepo {
+    /// The hub's `/api/models/{id}/tree/{rev}?recursive=true` answer (what
+    /// huggingface_hub's `snapshot_download` lists): folders, then files
+    /// with `oid` (the blob id) and, for LFS files, `lfs.oid` (the SHA-256).
+    pub fn tree_json(&self) -> String {
+        let mut folders: Vec<String> = self
+            .files
+            .iter()
+            .flat_map(|f| {
+                let parts: Vec<&str> = f.path.split('/').collect();
+                (1..parts.len()).map(move |n| parts[..n].join("/"))
+            })
+            .collect();
+        folders.sort();
+        folders.dedup();
+        let mut entries: Vec<_> = folders
+            .iter()
+            .map(|d| serde_json::json!({"type": "directory", "oid": "0".repeat(40), "size": 0, "path": d}))
+            .collect();
+        entries.extend(self.files.iter().map(|f| {
+            let mut e = serde_json::json!({
+                "type": "file",
+                "oid": f.blob_id(),
+                "size": f.bytes.len(),
+                "path": f.path,
+            });
+            if f.lfs {
+                e["lfs"] = serde_json::json!({
+                    "oid": f.sha256(),
+                    "size": f.bytes.len(),
+                    "pointerSize": 134,
+                });
+            }
+            e
+        }));
+        serde_json::Value::Array(entries).to_string()
     }
 }
 
@@ -296,7 +337,10 @@ fn handle(stream: TcpStream, state: &Mutex<State>, port: u16) -> std::io::Result
         host: headers.get("host").cloned().unwrap_or_default(),
     };
     state.lock().unwrap().log.push(request.clone());
-    let mut out = stream;
+    let mut out = Conn {
+        head: request.method == "HEAD",
+        stream,
+    };
     let path = target.split('?').next().unwrap_or("").to_string();
 
     let (token_ok, cdn) = {
@@ -323,10 +367,14 @@ fn handle(stream: TcpStream, state: &Mutex<State>, port: u16) -> std::io::Result
     }
 
     if let Some(rest) = path.strip_prefix("/api/models/") {
-        let Some((repo_id, rev)) = rest.split_once("/revision/") else {
-            return respond(&mut out, "404 Not Found", &[], b"not found");
+        // `{id}`, `{id}/revision/{rev}` (model info) or `{id}/tree/{rev}` (files).
+        let (repo_id, rev, tree) = if let Some((id, rev)) = rest.split_once("/revision/") {
+            (id, percent_decode(rev), false)
+        } else if let Some((id, rev)) = rest.split_once("/tree/") {
+            (id, percent_decode(rev), true)
+        } else {
+            (rest, "main".to_string(), false)
         };
-        let rev = percent_decode(rev);
         let s = state.lock().unwrap();
         let Some(repo) = s.repos.iter().find(|r| r.id == repo_id) else {
             return respond(
@@ -352,7 +400,11 @@ fn handle(stream: TcpStream, state: &Mutex<State>, port: u16) -> std::io::Result
                 b"{}",
             );
         }
-        let body = s.listing.clone().unwrap_or_else(|| repo.listing_json());
+        let body = match (&s.listing, tree) {
+            (_, true) => repo.tree_json(),
+            (Some(listing), false) => listing.clone(),
+            (None, false) => repo.listing_json(),
+        };
         drop(s);
         return respond(
             &mut out,
@@ -401,10 +453,15 @@ fn handle(stream: TcpStream, state: &Mutex<State>, port: u16) -> std::io::Result
         );
     }
     let Some(file) = file else {
+        // With the commit, as the hub does: huggingface_hub then records the
+        // absence under `.no_exist/{commit}/`.
         return respond(
             &mut out,
             "404 Not Found",
-            &[("X-Error-Code", "EntryNotFound")],
+            &[
+                ("X-Error-Code", "EntryNotFound"),
+                ("X-Repo-Commit", &repo_commit),
+            ],
             b"",
         );
     };
@@ -433,8 +490,14 @@ fn handle(stream: TcpStream, state: &Mutex<State>, port: u16) -> std::io::Result
     )
 }
 
+/// The connection a response goes to; a HEAD request gets headers only.
+struct Conn {
+    stream: TcpStream,
+    head: bool,
+}
+
 fn serve_file(
-    out: &mut TcpStream,
+    out: &mut Conn,
     state: &Mutex<State>,
     file: &HubFile,
     commit: &str,
@@ -493,23 +556,27 @@ fn serve_file(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    out.write_all(head.as_bytes())?;
-    let send = drop_at.map_or(body.len(), |n| n.min(body.len()));
+    out.stream.write_all(head.as_bytes())?;
+    let send = if out.head {
+        0
+    } else {
+        drop_at.map_or(body.len(), |n| n.min(body.len()))
+    };
     for chunk in body[..send].chunks(64 * 1024) {
-        out.write_all(chunk)?;
+        out.stream.write_all(chunk)?;
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
     }
-    out.flush()?;
-    if drop_at.is_some() {
-        let _ = out.shutdown(Shutdown::Both);
+    out.stream.flush()?;
+    if drop_at.is_some() && !out.head {
+        let _ = out.stream.shutdown(Shutdown::Both);
     }
     Ok(())
 }
 
 fn respond(
-    out: &mut TcpStream,
+    out: &mut Conn,
     status: &str,
     headers: &[(&str, &str)],
     body: &[u8],
@@ -522,9 +589,11 @@ fn respond(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    out.write_all(head.as_bytes())?;
-    out.write_all(body)?;
-    out.flush()
+    out.stream.write_all(head.as_bytes())?;
+    if !out.head {
+        out.stream.write_all(body)?;
+    }
+    out.stream.flush()
 }
 
 fn percent_decode(s: &str) -> String {

@@ -53,6 +53,30 @@ pub(super) fn cached_commit(cache: &Cache, repo: &str, revision: &str) -> Option
     is_hex(commit, 40).then(|| commit.to_string())
 }
 
+/// Record that `revision` (a branch or tag) points at `commit`:
+/// `refs/{revision}` holds the 40 hex digits and nothing else, as
+/// huggingface_hub writes and reads it. A commit revision needs no ref.
+/// Written through a temporary file, so a reader never sees a truncated ref.
+pub(super) fn write_ref(
+    cache: &Cache,
+    repo: &str,
+    revision: &str,
+    commit: &str,
+) -> Result<(), DownloadError> {
+    if revision == commit {
+        return Ok(());
+    }
+    let mut path = repo_dir(cache, repo).join("refs");
+    path.extend(revision.split('/'));
+    if fs::read_to_string(&path).is_ok_and(|old| old == commit) {
+        return Ok(());
+    }
+    let parent = path.parent().unwrap_or(&path).to_path_buf();
+    fs::create_dir_all(&parent).map_err(|e| DownloadError::io(&parent, e))?;
+    crate::storage::atomic::replace_file(&path, |out| out.write_all(commit.as_bytes()))
+        .map_err(|e| DownloadError::io(&path, std::io::Error::other(e.to_string())))
+}
+
 /// A complete blob of the expected size.
 pub(super) fn blob_is_complete(blob: &Path, size: u64) -> bool {
     fs::metadata(blob).is_ok_and(|m| m.is_file() && m.len() == size)
@@ -107,21 +131,29 @@ fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
 }
 
+/// huggingface_hub's lock on one blob, released when dropped.
+pub(super) struct BlobLock {
+    _file: fs::File,
+    /// Whether the lock is really held (false on file systems without locks,
+    /// where another process may be writing this blob's partial right now).
+    pub held: bool,
+}
+
 /// Take huggingface_hub's lock for one blob, waiting (cancellably) while
-/// another process holds it. The lock is released when the file is dropped.
-pub(super) fn lock_blob(path: &Path, cancel: &AtomicBool) -> Result<fs::File, DownloadError> {
+/// another process holds it.
+pub(super) fn lock_blob(path: &Path, cancel: &AtomicBool) -> Result<BlobLock, DownloadError> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| DownloadError::io(parent, e))?;
     }
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| DownloadError::io(path, e))?;
+    let file = open_lock_file(path).map_err(|e| DownloadError::io(path, e))?;
     loop {
         match fs4::FileExt::try_lock(&file) {
-            Ok(()) => return Ok(file),
+            Ok(()) => {
+                return Ok(BlobLock {
+                    _file: file,
+                    held: true,
+                })
+            }
             Err(fs4::TryLockError::WouldBlock) => {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(DownloadError::Cancelled);
@@ -131,7 +163,98 @@ pub(super) fn lock_blob(path: &Path, cancel: &AtomicBool) -> Result<fs::File, Do
             Err(fs4::TryLockError::Error(e)) => {
                 // File systems without locks (some network mounts): go on unlocked.
                 log::warn!("cannot lock {}: {e}", path.display());
-                return Ok(file);
+                return Ok(BlobLock {
+                    _file: file,
+                    held: false,
+                });
+            }
+        }
+    }
+}
+
+/// Open (creating) a lock file the way huggingface_hub does: group-writable
+/// (0o664), so users sharing a cache can wait on each other's locks.
+fn open_lock_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o664);
+    options.open(path)
+}
+
+/// Partial downloads of `blob` that huggingface_hub 1.17 and later leave
+/// behind when killed: each of its downloads writes `{etag}.{8 hex}.incomplete`
+/// (and deletes it on an ordinary failure), and it never resumes one.
+fn leftover_partials(blob: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(etag)) = (blob.parent(), blob.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|name| {
+                name.strip_prefix(etag)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .and_then(|rest| rest.strip_suffix(".incomplete"))
+                    .is_some_and(|tag| is_hex(tag, 8))
+            })
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// With the blob's lock held: make `{etag}.incomplete` the longest partial
+/// of it there is, ours or one a killed huggingface_hub process left, so the
+/// download resumes from there; the other leftovers are removed. A partial
+/// longer than the file is left for the transfer to restart.
+pub(super) fn adopt_partials(blob: &Path, size: u64) {
+    let ours = incomplete_path(blob);
+    let len = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
+    let mut best = len(&ours);
+    for leftover in leftover_partials(blob) {
+        let have = len(&leftover);
+        if have > best && have <= size && fs::rename(&leftover, &ours).is_ok() {
+            log::info!(
+                "resuming {} from {have} bytes another download left",
+                ours.display()
+            );
+            best = have;
+        } else {
+            let _ = fs::remove_file(&leftover);
+        }
+    }
+}
+
+/// Remove partial downloads whose blob is finished: ours, left when
+/// huggingface_hub (which never resumes) fetched the file anew, or its
+/// leftovers. Each only under the blob's lock, skipped when it is busy.
+pub(super) fn sweep_partials(cache: &Cache, repo: &str) {
+    let blobs = repo_dir(cache, repo).join("blobs");
+    let Ok(entries) = fs::read_dir(&blobs) else {
+        return;
+    };
+    let mut finished: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| {
+            let stem = name.strip_suffix(".incomplete")?;
+            let etag = stem.split('.').next()?.to_string();
+            blobs.join(&etag).is_file().then_some(etag)
+        })
+        .collect();
+    finished.sort();
+    finished.dedup();
+    for etag in finished {
+        let Ok(lock) = open_lock_file(&lock_path(cache, repo, &etag)) else {
+            continue;
+        };
+        if fs4::FileExt::try_lock(&lock).is_ok() {
+            let blob = blobs.join(&etag);
+            let _ = fs::remove_file(incomplete_path(&blob));
+            for leftover in leftover_partials(&blob) {
+                let _ = fs::remove_file(leftover);
             }
         }
     }

@@ -6,6 +6,8 @@
 //! {cache}/models--{owner}--{name}/
 //!     blobs/{etag}                contents; etag = LFS sha256, else git blob id
 //!     blobs/{etag}.incomplete     a partial download, resumed with a Range request
+//!     blobs/{etag}.{8 hex}.incomplete   huggingface_hub ≥ 1.17's per-process partial:
+//!                                 it never resumes one, we adopt a killed process's
 //!     snapshots/{commit}/{path}   relative symlink to ../../blobs/{etag}
 //!     refs/{revision}             the commit the revision points at
 //! {cache}/.locks/models--{owner}--{name}/{etag}.lock   held while a blob is written
@@ -288,20 +290,10 @@ pub fn download(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(&DownloadProgress),
 ) -> Result<Downloaded, DownloadError> {
-    cache::check_repo_id(&req.repo)?;
-    cache::check_revision(&req.revision)?;
-    let mut wanted_paths: Vec<&str> = Vec::new();
-    for f in &req.files {
-        cache::check_file(f)?;
-        if !wanted_paths.contains(&f.as_str()) {
-            wanted_paths.push(f);
-        }
-    }
-    for f in &req.optional {
-        cache::check_file(f)?;
-    }
+    let wanted_paths = check_request(req)?;
     if !req.files.is_empty() {
         if let Some((commit, snapshot)) = cached(hub, &req.repo, &req.revision, &req.files) {
+            cache::sweep_partials(&hub.cache, &req.repo);
             return Ok(Downloaded {
                 snapshot,
                 commit,
@@ -321,6 +313,64 @@ pub fn download(
 
     let client = http::Client::new(hub);
     let listing = list_with(&client, hub.retries, &req.repo, &req.revision)?;
+    fetch_listed(hub, &client, req, &wanted_paths, &listing, cancel, progress)
+}
+
+/// [`download`] with the listing of `req.revision` already in hand (the
+/// caller listed the repository to choose the files), so it is not listed
+/// again. Writes `refs/{revision}` for a branch or tag, fetches what is
+/// missing of `listing.commit`, and links the snapshot.
+pub fn download_listed(
+    hub: &HubConfig,
+    req: &DownloadRequest,
+    listing: &RepoListing,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&DownloadProgress),
+) -> Result<Downloaded, DownloadError> {
+    let wanted_paths = check_request(req)?;
+    if listing.repo != req.repo {
+        return Err(DownloadError::InvalidRequest(format!(
+            "the listing of {} does not belong to {}",
+            listing.repo, req.repo
+        )));
+    }
+    if hub.offline {
+        return Err(DownloadError::Offline {
+            repo: req.repo.clone(),
+        });
+    }
+    let client = http::Client::new(hub);
+    fetch_listed(hub, &client, req, &wanted_paths, listing, cancel, progress)
+}
+
+/// The paths of `req` checked, required files first, without repeats.
+fn check_request(req: &DownloadRequest) -> Result<Vec<&str>, DownloadError> {
+    cache::check_repo_id(&req.repo)?;
+    cache::check_revision(&req.revision)?;
+    let mut wanted_paths: Vec<&str> = Vec::new();
+    for f in &req.files {
+        cache::check_file(f)?;
+        if !wanted_paths.contains(&f.as_str()) {
+            wanted_paths.push(f);
+        }
+    }
+    for f in &req.optional {
+        cache::check_file(f)?;
+    }
+    Ok(wanted_paths)
+}
+
+/// The download proper, once `req` is checked (`wanted_paths` from
+/// [`check_request`]) and its repository listed.
+fn fetch_listed(
+    hub: &HubConfig,
+    client: &http::Client,
+    req: &DownloadRequest,
+    wanted_paths: &[&str],
+    listing: &RepoListing,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&DownloadProgress),
+) -> Result<Downloaded, DownloadError> {
     let mut wanted: Vec<&RepoFile> = if wanted_paths.is_empty() {
         listing.files.iter().collect()
     } else {
@@ -344,11 +394,7 @@ pub fn download(
 
     let repo_cache = cache::cache_repo(&hub.cache, &req.repo, &req.revision);
     // Like huggingface_hub, the ref first: finished files are found even if a later one fails.
-    if req.revision != listing.commit {
-        repo_cache.create_ref(&listing.commit).map_err(|e| {
-            DownloadError::io(cache::repo_dir(&hub.cache, &req.repo).join("refs"), e)
-        })?;
-    }
+    cache::write_ref(&hub.cache, &req.repo, &req.revision, &listing.commit)?;
 
     let mut remaining = 0u64;
     for file in &wanted {
@@ -370,7 +416,7 @@ pub fn download(
     )?;
 
     let mut session = transfer::Session {
-        client: &client,
+        client,
         repo: &req.repo,
         commit: &listing.commit,
         retries: hub.retries,
@@ -393,18 +439,23 @@ pub fn download(
             session.done = session.done.saturating_add(file.size);
             session.report(&file.path, file.size, file.size, true);
         } else {
-            let _lock = cache::lock_blob(&cache::lock_path(&hub.cache, &req.repo, etag), cancel)?;
+            let lock = cache::lock_blob(&cache::lock_path(&hub.cache, &req.repo, etag), cancel)?;
             // Another process may have finished it while we waited for the lock.
             if cache::blob_is_complete(&blob, file.size) {
                 reused_files += 1;
                 session.done = session.done.saturating_add(file.size);
                 session.report(&file.path, file.size, file.size, true);
             } else {
+                if lock.held {
+                    // Only with the lock: nobody is writing a partial now.
+                    cache::adopt_partials(&blob, file.size);
+                }
                 session.fetch(file, &blob)?;
             }
         }
         cache::link_snapshot(&repo_cache, &listing.commit, &file.path, etag)?;
     }
+    cache::sweep_partials(&hub.cache, &req.repo);
     Ok(Downloaded {
         snapshot: repo_cache.pointer_path(&listing.commit),
         commit: listing.commit.clone(),
