@@ -67,7 +67,7 @@ pub enum Error {
 
     /// A hub download failed (network, authorization, verification, disk space, ...).
     #[error(transparent)]
-    Download(#[from] crate::models::download::DownloadError),
+    Download(#[from] crate::hub::DownloadError),
 
     /// File system errors with the path involved.
     #[error("{path}: {source}")]

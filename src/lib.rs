@@ -18,6 +18,7 @@
 pub mod diffusion;
 pub mod engine;
 pub mod error;
+pub mod hub;
 pub mod library;
 pub mod models;
 pub mod storage;

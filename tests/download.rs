@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::hub_server::{HubRepo, HubServer};
 use common::{write_tiny_model, Family};
-use latent_studio::models::download::{
+use latent_studio::hub::{
     cached_snapshot, download, list_repo, DownloadError, DownloadProgress, DownloadRequest,
     Downloaded, HubConfig,
 };
@@ -164,7 +164,7 @@ fn full_download_lays_out_the_standard_cache() {
         })
         .collect();
     assert!(leftovers.is_empty());
-    // hf_hub (used by models::hub) finds the files.
+    // hf_hub (used by models::install) finds the files.
     let found = f
         .hub
         .cache
@@ -664,8 +664,8 @@ fn optional_files_are_fetched_when_present_and_skipped_when_not() {
 /// it, or neither we nor diffusers find it again with `HF_HUB_OFFLINE=1`.
 #[test]
 fn a_listed_pipeline_download_records_its_branch_for_offline_use() {
-    use latent_studio::models::download::download_listed;
-    use latent_studio::models::hub::pipeline_request;
+    use latent_studio::hub::download_listed;
+    use latent_studio::models::install::pipeline_request;
     let f = fixture();
     let (req, listing) = pipeline_request(&f.hub, REPO, "main", false).unwrap();
     assert_eq!(req.revision, "main");
@@ -923,7 +923,7 @@ fn the_real_huggingface_hub_client_shares_the_cache() {
 /// its license and model card (nor anything else the loader does not read).
 #[test]
 fn a_pipeline_request_takes_what_the_loader_reads() {
-    use latent_studio::models::hub::pipeline_request;
+    use latent_studio::models::install::pipeline_request;
     let folder = latent_studio::models::builtin::folder().expect("assets/mini-emoji");
     let server = HubServer::start(vec![HubRepo::new("acme/emoji", HubRepo::read_dir(&folder))]);
     let hub = HubConfig {

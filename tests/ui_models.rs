@@ -9,7 +9,7 @@ use egui_kittest::kittest::Queryable as _;
 use common::hub_server::{HubRepo, HubServer};
 use common::studio::*;
 use common::{tiny_model, Family};
-use latent_studio::models::{catalog, hub};
+use latent_studio::models::{catalog, install};
 
 #[test]
 fn a_catalog_model_downloads_from_the_picker_and_generates() {
@@ -64,7 +64,7 @@ fn a_catalog_model_downloads_from_the_picker_and_generates() {
     assert!(h
         .query_by_label_contains("Stopped downloading Stable Diffusion 1.5")
         .is_some());
-    assert!(hub::installed(sd15).is_none());
+    assert!(install::installed(sd15).is_none());
 
     // The button now offers to resume, and does: a ranged request continues
     // the partial file instead of starting over.
@@ -95,7 +95,7 @@ fn a_catalog_model_downloads_from_the_picker_and_generates() {
         sd15.repo,
         "the first model is chosen"
     );
-    let snapshot = hub::installed(sd15).expect("every catalog file is in the cache");
+    let snapshot = install::installed(sd15).expect("every catalog file is in the cache");
     assert!(snapshot.starts_with(cache.path()));
     assert!(h.query_by_label("Download Stable Diffusion 1.5").is_none());
     let fetched = server.requests().len();

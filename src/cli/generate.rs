@@ -13,7 +13,7 @@ use latent_studio::diffusion::schedulers::SamplerKind;
 use latent_studio::engine::{Engine, EngineOptions, Event, JobRequest, StartImage};
 use latent_studio::library::png_text_for;
 use latent_studio::models::files::ModelSource;
-use latent_studio::models::hub::default_model;
+use latent_studio::models::install::default_model;
 use latent_studio::storage::emergence_gif::{save_emergence, FRAME_TIME};
 use latent_studio::storage::image_files::save_png_to;
 

@@ -8,9 +8,9 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use latent_studio::models::catalog::{self, EntryKind};
-use latent_studio::models::download::{self, format_bytes, HubConfig};
+use latent_studio::hub::{self, format_bytes, HubConfig};
 use latent_studio::models::files::{models_in_folder, ModelFiles, ModelLayout, ModelSource};
-use latent_studio::models::hub;
+use latent_studio::models::install;
 use latent_studio::storage::folders::default_models_dir;
 
 /// What to do with models.
@@ -77,7 +77,7 @@ fn list() -> anyhow::Result<()> {
         "id", "name", "kind", "size", "status"
     );
     for e in catalog::CATALOG {
-        let status = match (hub::installed(e), hub::partly_downloaded(e, false)) {
+        let status = match (install::installed(e), install::partly_downloaded(e, false)) {
             (Some(_), _) => "installed".to_string(),
             (None, Some(part)) => format!("{:.0}% here", part * 100.0),
             (None, None) => "-".to_string(),
@@ -98,7 +98,7 @@ fn list() -> anyhow::Result<()> {
         HubConfig::from_env().cache.path().display()
     );
     for e in catalog::CATALOG {
-        if let Some(dir) = hub::installed(e) {
+        if let Some(dir) = install::installed(e) {
             println!("  {:<18} {}", e.id, dir.display());
         }
     }
@@ -123,15 +123,15 @@ fn fetch(id: &str, fp16: bool, revision: Option<&str>) -> anyhow::Result<()> {
     let hub_config = HubConfig::from_env();
     let (request, listing) = match catalog::find(id) {
         Some(entry) => {
-            let mut request = hub::catalog_request(entry, fp16);
+            let mut request = install::catalog_request(entry, fp16);
             if let Some(revision) = revision {
                 request.revision = revision.to_string();
             }
             (request, None)
         }
         None if id.split('/').count() == 2 => {
-            let revision = revision.unwrap_or(hub::REVISION);
-            let (request, listing) = hub::pipeline_request(&hub_config, id, revision, fp16)?;
+            let revision = revision.unwrap_or(install::REVISION);
+            let (request, listing) = install::pipeline_request(&hub_config, id, revision, fp16)?;
             (request, Some(listing))
         }
         None => bail!("no catalog model {id:?}; see `latent-studio models list`, or give a hub repo id like owner/name"),
@@ -144,7 +144,7 @@ fn fetch(id: &str, fp16: bool, revision: Option<&str>) -> anyhow::Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let mut progress = |p: &download::DownloadProgress| {
+    let mut progress = |p: &hub::DownloadProgress| {
         bar.set_length(p.total);
         bar.set_position(p.done);
         bar.set_message(p.file.clone());
@@ -152,9 +152,9 @@ fn fetch(id: &str, fp16: bool, revision: Option<&str>) -> anyhow::Result<()> {
     let cancel = AtomicBool::new(false);
     let done = match &listing {
         Some(listing) => {
-            download::download_listed(&hub_config, &request, listing, &cancel, &mut progress)
+            hub::download_listed(&hub_config, &request, listing, &cancel, &mut progress)
         }
-        None => download::download(&hub_config, &request, &cancel, &mut progress),
+        None => hub::download(&hub_config, &request, &cancel, &mut progress),
     }
     .with_context(|| format!("downloading {}", request.repo))?;
     bar.finish_and_clear();

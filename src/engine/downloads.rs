@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::protocol::{DownloadUpdate, Event, JobId};
 use super::worker::EventSink;
-use crate::models::download::{self, DownloadError, DownloadRequest, HubConfig};
+use crate::hub::{DownloadError, DownloadRequest, HubConfig};
 
 /// Cancel flags of the downloads in flight.
 #[derive(Default)]
@@ -30,13 +30,13 @@ impl Downloads {
                 let sink = sink.clone();
                 move || {
                     let hub = HubConfig::from_env();
-                    let mut progress = |p: &download::DownloadProgress| {
+                    let mut progress = |p: &crate::hub::DownloadProgress| {
                         sink.send(Event::Download {
                             job,
                             update: DownloadUpdate::Progress(p.clone()),
                         })
                     };
-                    let update = match download::download(&hub, &request, &flag, &mut progress) {
+                    let update = match crate::hub::download(&hub, &request, &flag, &mut progress) {
                         Ok(done) => DownloadUpdate::Finished {
                             snapshot: done.snapshot,
                             fetched_bytes: done.fetched_bytes,

@@ -118,7 +118,7 @@ impl Engine {
     /// Fetch model files into the Hugging Face cache, beside the jobs.
     /// Progress and the outcome arrive as [`Event::Download`]; [`Self::cancel`]
     /// stops it (the partial file is kept, and the next try resumes it).
-    pub fn download(&self, request: crate::models::download::DownloadRequest) -> JobId {
+    pub fn download(&self, request: crate::hub::DownloadRequest) -> JobId {
         let id = JobId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let sink = EventSink {
             tx: self.events_tx.clone(),

@@ -10,7 +10,7 @@ use crate::diffusion::decay::StartLatent;
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::PreviewImage;
 use crate::diffusion::schedulers::SchedulerConfig;
-use crate::models::download::DownloadProgress;
+use crate::hub::DownloadProgress;
 use crate::models::files::ModelSource;
 
 /// Identifies a job for its whole life; assigned by [`super::Engine::submit`].

@@ -173,7 +173,7 @@ impl Worker {
         // loading progress; cancelling the job stops the download.
         let stop = std::sync::atomic::AtomicBool::new(false);
         let shared = self.shared.clone();
-        let mut on_download = |p: &crate::models::download::DownloadProgress| {
+        let mut on_download = |p: &crate::hub::DownloadProgress| {
             if shared.is_cancelled(job) {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
@@ -186,7 +186,7 @@ impl Worker {
             &mut on_download,
         )
         .map_err(|e| match e {
-            Error::Download(crate::models::download::DownloadError::Cancelled) => Error::Cancelled,
+            Error::Download(crate::hub::DownloadError::Cancelled) => Error::Cancelled,
             e => e,
         })?;
         if !self.previews.wants_taesd(&self.device) {
@@ -324,8 +324,8 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 
 /// One line on a download: the file and how far it is, then the whole
 /// download: "downloading unet/… (45%) · 1.2 GB of 3.4 GB · 20 MB/s · 2 min left".
-pub fn download_label(p: &crate::models::download::DownloadProgress) -> String {
-    use crate::models::download::format_bytes;
+pub fn download_label(p: &crate::hub::DownloadProgress) -> String {
+    use crate::hub::format_bytes;
     let file_percent = match p.file_total {
         0 => 100,
         total => p.file_done * 100 / total,
@@ -354,7 +354,7 @@ pub fn download_label(p: &crate::models::download::DownloadProgress) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::download::DownloadProgress;
+    use crate::hub::DownloadProgress;
 
     #[test]
     fn download_label_names_the_file_then_the_whole() {

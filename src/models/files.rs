@@ -212,11 +212,11 @@ impl ModelFiles {
         source: &ModelSource,
         prefer_fp16: bool,
         cancel: &AtomicBool,
-        progress: &mut dyn FnMut(&super::download::DownloadProgress),
+        progress: &mut dyn FnMut(&crate::hub::DownloadProgress),
     ) -> Result<Self> {
         let root = match source {
             ModelSource::Folder(p) => p.clone(),
-            ModelSource::Hub(id) => super::hub::snapshot_with(id, prefer_fp16, cancel, progress)?,
+            ModelSource::Hub(id) => super::install::snapshot_with(id, prefer_fp16, cancel, progress)?,
             ModelSource::Checkpoint(p) => return Self::from_checkpoint(source.clone(), p),
             ModelSource::BuiltIn => super::builtin::folder().ok_or_else(|| Error::MissingFile {
                 path: super::builtin::candidates().pop().unwrap_or_default(),
@@ -424,7 +424,7 @@ pub fn find_taesd(sdxl: bool) -> Option<ComponentFiles> {
     } else {
         "madebyollin/taesd"
     };
-    let cached = super::download::cache_from_env().model(repo.to_string());
+    let cached = crate::hub::cache_from_env().model(repo.to_string());
     Some(ComponentFiles {
         config: cached.get("config.json")?,
         weights: vec![cached.get("diffusion_pytorch_model.safetensors")?],

@@ -19,9 +19,9 @@ pub mod builtin;
 pub mod catalog;
 pub mod clip;
 pub mod config_file;
-pub mod download;
+
 pub mod files;
-pub mod hub;
+pub mod install;
 pub mod layers;
 pub mod model_hash;
 pub mod preview_map;

@@ -262,7 +262,7 @@ fn latent_space(family: ModelFamily, vae: &VaeConfig) -> LatentSpace {
 
 /// `madebyollin/sdxl-vae-fp16-fix` from the hub cache, if installed.
 fn fp16_fix_vae() -> Option<(VaeConfig, WeightSource)> {
-    let dir = super::hub::installed(super::catalog::find("sdxl-vae-fp16-fix")?)?;
+    let dir = super::install::installed(super::catalog::find("sdxl-vae-fp16-fix")?)?;
     let config = VaeConfig::from_json_file(&dir.join("config.json")).ok()?;
     let weights = WeightSource::Files(vec![dir.join("diffusion_pytorch_model.safetensors")]);
     Some((config, weights))

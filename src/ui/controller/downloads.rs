@@ -2,7 +2,7 @@
 
 use crate::engine::{download_label, DownloadUpdate, JobId};
 use crate::models::catalog;
-use crate::models::download::format_bytes;
+use crate::hub::format_bytes;
 use crate::ui::app::StudioApp;
 use crate::ui::state::{ModelChoice, ModelDownload};
 
@@ -15,7 +15,7 @@ impl StudioApp {
         if self.studio.downloads.iter().any(|d| d.id == id) {
             return;
         }
-        let request = crate::models::hub::catalog_request(entry, self.engine.computes_in_f16());
+        let request = crate::models::install::catalog_request(entry, self.engine.computes_in_f16());
         let job = self.engine.download(request);
         self.studio.downloads.push(ModelDownload {
             id,

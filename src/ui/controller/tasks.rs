@@ -39,17 +39,17 @@ impl StudioApp {
         let dir = self.studio.settings.models_dir();
         let fp16 = self.engine.computes_in_f16();
         self.background.spawn("models", move || {
-            use crate::models::{catalog::CATALOG, hub};
+            use crate::models::{catalog::CATALOG, install};
             let mut scan = ModelScan {
                 models: scan_models_on_disk(&recent, &dir),
                 ..ModelScan::default()
             };
             for entry in CATALOG {
-                if hub::installed(entry).is_some() {
+                if install::installed(entry).is_some() {
                     if !entry.is_pipeline() {
                         scan.extras.push(entry.id);
                     }
-                } else if let Some(part) = hub::partly_downloaded(entry, fp16) {
+                } else if let Some(part) = install::partly_downloaded(entry, fp16) {
                     scan.partial.push((entry.id, part));
                 }
             }
@@ -269,12 +269,12 @@ pub(crate) fn scan_models_on_disk(recent: &[String], models_dir: &Path) -> Vec<M
     for model in crate::models::files::models_in_folder(models_dir) {
         add(model.to_string(), "models folder");
     }
-    for id in crate::models::hub::known_models() {
+    for id in crate::models::install::known_models() {
         let complete = match crate::models::catalog::for_repo(id) {
             // A catalog model counts once every file is there; a cancelled
             // download stays offered for download (it resumes).
-            Some(entry) => crate::models::hub::installed(entry).is_some(),
-            None => crate::models::hub::is_cached(id),
+            Some(entry) => crate::models::install::installed(entry).is_some(),
+            None => crate::models::install::is_cached(id),
         };
         if complete {
             add(id.to_string(), "hub cache");

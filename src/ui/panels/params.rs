@@ -161,7 +161,7 @@ fn model_name(value: &str) -> String {
 /// Download button (or the running download's progress and Cancel).
 fn catalog_downloads(ui: &mut egui::Ui, studio: &Studio, actions: &mut Vec<Action>) {
     use crate::models::catalog::CATALOG;
-    use crate::models::download::format_bytes;
+    use crate::hub::format_bytes;
     let missing: Vec<_> = CATALOG
         .iter()
         .filter(|e| !studio.models.iter().any(|m| m.value == e.repo))

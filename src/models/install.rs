@@ -1,6 +1,6 @@
 //! Hugging Face hub models in the standard hub cache (`~/.cache/huggingface/hub`,
 //! or `HF_HOME` / `HF_HUB_CACHE`): which files a pipeline needs, what is
-//! already installed, and fetching the rest through [`super::download`].
+//! already installed, and fetching the rest through [`crate::hub`].
 //!
 //! Catalog models fetch the catalog's file list; any other repository's list
 //! is worked out from the hub's listing (configs, tokenizers, and the best
@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use super::catalog::{self, CatalogEntry};
-use super::download::{
-    self, DownloadError, DownloadProgress, DownloadRequest, HubConfig, RepoListing,
+use crate::hub::{
+    DownloadError, DownloadProgress, DownloadRequest, HubConfig, RepoListing,
 };
 use crate::error::{Error, Result};
 
@@ -122,14 +122,14 @@ pub fn installed(entry: &CatalogEntry) -> Option<PathBuf> {
     let hub = HubConfig::from_env();
     [false, true].into_iter().find_map(|fp16| {
         let request = catalog_request(entry, fp16);
-        download::cached_snapshot(&hub, entry.repo, REVISION, &request.files)
+        crate::hub::cached_snapshot(&hub, entry.repo, REVISION, &request.files)
     })
 }
 
 /// How much of a catalog entry not fully installed is already in the cache
 /// (a cancelled or interrupted download), 0..1; `None` when nothing is.
 pub fn partly_downloaded(entry: &CatalogEntry, prefer_fp16: bool) -> Option<f32> {
-    let have = download::bytes_in_cache(&HubConfig::from_env(), entry.repo);
+    let have = crate::hub::bytes_in_cache(&HubConfig::from_env(), entry.repo);
     let total = entry.bytes_for(prefer_fp16).max(1);
     (have > 0).then(|| (have as f32 / total as f32).min(0.99))
 }
@@ -156,9 +156,9 @@ pub fn snapshot_with(
             return Ok(dir);
         }
         let request = catalog_request(entry, prefer_fp16);
-        return Ok(download::download(&hub, &request, cancel, progress)?.snapshot);
+        return Ok(crate::hub::download(&hub, &request, cancel, progress)?.snapshot);
     }
-    let cached = download::cached_snapshot(&hub, repo_id, REVISION, &["model_index.json".into()]);
+    let cached = crate::hub::cached_snapshot(&hub, repo_id, REVISION, &["model_index.json".into()]);
     if let Some(dir) = &cached {
         let source = super::files::ModelSource::Hub(repo_id.to_string());
         if super::files::ModelFiles::from_folder(source, dir, prefer_fp16).is_ok() {
@@ -172,7 +172,7 @@ pub fn snapshot_with(
         .into());
     }
     let (request, listing) = pipeline_request(&hub, repo_id, REVISION, prefer_fp16)?;
-    Ok(download::download_listed(&hub, &request, &listing, cancel, progress)?.snapshot)
+    Ok(crate::hub::download_listed(&hub, &request, &listing, cancel, progress)?.snapshot)
 }
 
 /// What to fetch of any diffusers repository at `revision` (a branch, tag
@@ -185,7 +185,7 @@ pub fn pipeline_request(
     revision: &str,
     prefer_fp16: bool,
 ) -> Result<(DownloadRequest, RepoListing)> {
-    let listing = download::list_repo(hub, repo_id, revision)?;
+    let listing = crate::hub::list_repo(hub, repo_id, revision)?;
     if listing.file("model_index.json").is_none() {
         return Err(Error::MissingFile {
             path: PathBuf::from(format!("{repo_id}/model_index.json")),
@@ -216,7 +216,7 @@ pub fn known_models() -> impl Iterator<Item = &'static str> {
 
 /// Whether the hub cache has this repository's `model_index.json`.
 pub fn is_cached(repo: &str) -> bool {
-    download::cache_from_env()
+    crate::hub::cache_from_env()
         .model(repo.to_string())
         .get("model_index.json")
         .is_some()
