@@ -37,15 +37,16 @@ use serde_json::json;
 
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::pipeline::generate;
-use latent_studio::diffusion::preview::{latent_preview, LatentSpace};
-use latent_studio::models::clip::{ClipTextConfig, ClipTextModel};
+use latent_studio::diffusion::preview::latent_preview;
+use latent_studio::networks::vae::LatentSpace;
+use latent_studio::networks::clip::{ClipTextConfig, ClipTextModel};
 use latent_studio::models::files::{ModelFiles, ModelSource};
 use latent_studio::models::random::write_random_weights;
 use latent_studio::models::stable_diffusion::StableDiffusion;
-use latent_studio::models::taesd::{TinyDecoder, TinyDecoderConfig};
+use latent_studio::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 use latent_studio::models::tokenizer::ClipTokenizer;
-use latent_studio::models::unet::{UNet2DConditionModel, UNetConfig};
-use latent_studio::models::vae::{AutoencoderKl, VaeConfig};
+use latent_studio::networks::unet::{UNet2DConditionModel, UNetConfig};
+use latent_studio::networks::vae::{AutoencoderKl, VaeConfig};
 use latent_studio::models::weights::WeightSet;
 
 const STAGES: &[(&str, &str)] = &[
@@ -151,7 +152,7 @@ fn ensure_weights(dir: &Path) -> anyhow::Result<()> {
     let vae: VaeConfig = serde_json::from_value(vae_config())?;
     let clip: ClipTextConfig = serde_json::from_value(clip_config())?;
     let n = write_random_weights(&dir.join(UNET), 1, |vb| {
-        Ok(UNet2DConditionModel::new(vb, &unet)?)
+        UNet2DConditionModel::new(vb, &unet)
     })?;
     eprintln!("  U-Net: {n} parameters");
     write_random_weights(&dir.join(VAE), 2, |vb| AutoencoderKl::new(vb, &vae))?;

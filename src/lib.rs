@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod hub;
 pub mod library;
+pub mod networks;
 pub mod models;
 pub mod storage;
 pub mod ui;

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use latent_studio::models::clip::{ClipTextConfig, ClipTextModel, HiddenAct};
+use latent_studio::models::config_file::load_config;
+use latent_studio::networks::clip::{ClipTextConfig, ClipTextModel, HiddenAct};
 use latent_studio::models::weights::WeightSet;
 
 fn dir(name: &str) -> PathBuf {
@@ -32,7 +33,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
 fn check(name: &str, with_projection: bool, act: HiddenAct) {
     let d = dir(name);
     let dev = Device::Cpu;
-    let cfg = ClipTextConfig::from_json_file(&d.join("config.json")).unwrap();
+    let cfg = load_config::<ClipTextConfig>(&d.join("config.json")).unwrap();
     assert_eq!(cfg.hidden_act, act);
     let vb = WeightSet::open(&[d.join("model.safetensors")])
         .unwrap()
@@ -67,7 +68,7 @@ fn text_model_with_projection_gelu_matches_transformers() {
 fn shorter_sequences_work() {
     let d = dir("clip_quick_gelu");
     let dev = Device::Cpu;
-    let cfg = ClipTextConfig::from_json_file(&d.join("config.json")).unwrap();
+    let cfg = load_config::<ClipTextConfig>(&d.join("config.json")).unwrap();
     let vb = WeightSet::open(&[d.join("model.safetensors")])
         .unwrap()
         .var_builder(DType::F32, &dev);
@@ -92,27 +93,27 @@ fn config_errors_are_bad_config() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("config.json");
     std::fs::write(&p, r#"{"hidden_act": "swish"}"#).unwrap();
-    let err = ClipTextConfig::from_json_file(&p).unwrap_err();
+    let err = load_config::<ClipTextConfig>(&p).unwrap_err();
     assert!(
         matches!(err, latent_studio::Error::BadConfig { .. }),
         "{err}"
     );
     std::fs::write(&p, r#"{"hidden_size": 30, "num_attention_heads": 4}"#).unwrap();
-    assert!(ClipTextConfig::from_json_file(&p).is_err());
+    assert!(load_config::<ClipTextConfig>(&p).is_err());
     // Unknown keys are ignored, defaults are transformers'.
     std::fs::write(
         &p,
         r#"{"foo": 1, "hidden_size": 768, "num_attention_heads": 12}"#,
     )
     .unwrap();
-    let cfg = ClipTextConfig::from_json_file(&p).unwrap();
+    let cfg = load_config::<ClipTextConfig>(&p).unwrap();
     assert_eq!((cfg.vocab_size, cfg.num_hidden_layers), (49408, 12));
 }
 
 #[test]
 fn missing_tensor_is_an_error() {
     let d = dir("clip_quick_gelu");
-    let cfg = ClipTextConfig::from_json_file(&d.join("config.json")).unwrap();
+    let cfg = load_config::<ClipTextConfig>(&d.join("config.json")).unwrap();
     let vb = WeightSet::open(&[d.join("model.safetensors")])
         .unwrap()
         .var_builder(DType::F32, &Device::Cpu);
@@ -124,7 +125,7 @@ fn missing_tensor_is_an_error() {
 fn runs_in_f16() {
     let d = dir("clip_gelu_proj");
     let dev = Device::Cpu;
-    let cfg = ClipTextConfig::from_json_file(&d.join("config.json")).unwrap();
+    let cfg = load_config::<ClipTextConfig>(&d.join("config.json")).unwrap();
     let vb = WeightSet::open(&[d.join("model.safetensors")])
         .unwrap()
         .var_builder(DType::F16, &dev);

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use candle_core::Device;
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::pipeline::{generate, Generated};
-use latent_studio::diffusion::preview::LatentSpace;
+use latent_studio::networks::vae::LatentSpace;
 use latent_studio::diffusion::schedulers::SamplerKind;
 use latent_studio::models::builtin;
 use latent_studio::models::files::{ModelFiles, ModelSource};

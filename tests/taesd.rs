@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 
 use candle_core::{DType, Device};
-use latent_studio::models::taesd::{TinyDecoder, TinyDecoderConfig};
+use latent_studio::models::config_file::load_config;
+use latent_studio::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 use latent_studio::models::weights::{SafeTensorsFile, WeightSet};
 
 #[test]
 fn decoder_matches_diffusers() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/taesd");
-    let cfg = TinyDecoderConfig::from_json_file(&dir.join("config.json")).unwrap();
+    let cfg = load_config::<TinyDecoderConfig>(&dir.join("config.json")).unwrap();
     let vb = WeightSet::open(&[dir.join("diffusion_pytorch_model.safetensors")])
         .unwrap()
         .var_builder(DType::F32, &Device::Cpu);

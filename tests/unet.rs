@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
-use latent_studio::models::unet::{TextTimeConditioning, UNet2DConditionModel, UNetConfig};
+use latent_studio::models::config_file::load_config;
+use latent_studio::networks::unet::{TextTimeConditioning, UNet2DConditionModel, UNetConfig};
 use latent_studio::models::weights::{SafeTensorsFile, WeightSet};
 
 fn case_dir(name: &str) -> PathBuf {
@@ -16,7 +17,7 @@ fn case_dir(name: &str) -> PathBuf {
 fn run_case(name: &str) -> f32 {
     let dir = case_dir(name);
     let dev = Device::Cpu;
-    let cfg = UNetConfig::from_json_file(&dir.join("config.json")).unwrap();
+    let cfg = load_config::<UNetConfig>(&dir.join("config.json")).unwrap();
     let vb = WeightSet::open(&[dir.join("diffusion_pytorch_model.safetensors")])
         .unwrap()
         .var_builder(DType::F32, &dev);
@@ -70,7 +71,7 @@ fn sdxl_layout_with_text_time_matches_diffusers() {
 #[test]
 fn sdxl_unet_without_conditioning_is_an_error_not_a_panic() {
     let dir = case_dir("sdxl");
-    let cfg = UNetConfig::from_json_file(&dir.join("config.json")).unwrap();
+    let cfg = load_config::<UNetConfig>(&dir.join("config.json")).unwrap();
     let vb = WeightSet::open(&[dir.join("diffusion_pytorch_model.safetensors")])
         .unwrap()
         .var_builder(DType::F32, &Device::Cpu);
@@ -84,7 +85,7 @@ fn sdxl_unet_without_conditioning_is_an_error_not_a_panic() {
 #[test]
 fn weights_that_disagree_with_the_config_are_rejected() {
     let dir = case_dir("sd2");
-    let mut cfg = UNetConfig::from_json_file(&dir.join("config.json")).unwrap();
+    let mut cfg = load_config::<UNetConfig>(&dir.join("config.json")).unwrap();
     cfg.block_out_channels = vec![8, 32];
     let vb = WeightSet::open(&[dir.join("diffusion_pytorch_model.safetensors")])
         .unwrap()

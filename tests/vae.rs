@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use latent_studio::models::vae::{AutoencoderKl, VaeConfig};
+use latent_studio::models::config_file::load_config;
+use latent_studio::networks::vae::{AutoencoderKl, VaeConfig};
 use latent_studio::models::weights::WeightSet;
 
 fn dir(name: &str) -> PathBuf {
@@ -33,7 +34,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
 fn load(name: &str, dtype: DType) -> (AutoencoderKl, HashMap<String, Tensor>) {
     let d = dir(name);
     let dev = Device::Cpu;
-    let cfg = VaeConfig::from_json_file(&d.join("config.json")).unwrap();
+    let cfg = load_config::<VaeConfig>(&d.join("config.json")).unwrap();
     let vb = WeightSet::open(&[d.join("diffusion_pytorch_model.safetensors")])
         .unwrap()
         .var_builder(dtype, &dev);
@@ -84,7 +85,7 @@ fn runs_in_f16() {
 
 #[test]
 fn config_parsing() {
-    let cfg = VaeConfig::from_json_file(&dir("vae_f2").join("config.json")).unwrap();
+    let cfg = load_config::<VaeConfig>(&dir("vae_f2").join("config.json")).unwrap();
     assert_eq!(cfg.block_out_channels, vec![32, 64]);
     assert_eq!(cfg.scaling_factor, 0.18215);
     assert_eq!(cfg.shift_factor, None);
@@ -98,7 +99,7 @@ fn config_parsing() {
             "scaling_factor": 0.13025, "shift_factor": 0.0609, "unknown": [1]}"#,
     )
     .unwrap();
-    let cfg = VaeConfig::from_json_file(&p).unwrap();
+    let cfg = load_config::<VaeConfig>(&p).unwrap();
     assert_eq!(
         (cfg.scaling_factor, cfg.shift_factor),
         (0.13025, Some(0.0609))
@@ -106,19 +107,19 @@ fn config_parsing() {
     assert_eq!(cfg.downscale_factor(), 8);
 
     std::fs::write(&p, r#"{"up_block_types": ["AttnUpDecoderBlock2D"]}"#).unwrap();
-    let err = VaeConfig::from_json_file(&p).unwrap_err();
+    let err = load_config::<VaeConfig>(&p).unwrap_err();
     assert!(
         matches!(err, latent_studio::Error::BadConfig { .. }),
         "{err}"
     );
     std::fs::write(&p, r#"{"block_out_channels": [48], "norm_num_groups": 32}"#).unwrap();
-    assert!(VaeConfig::from_json_file(&p).is_err());
+    assert!(load_config::<VaeConfig>(&p).is_err());
 }
 
 #[test]
 fn wrong_weights_are_an_error() {
     // f2 weights under the f8 config: shapes disagree.
-    let cfg = VaeConfig::from_json_file(&dir("vae_f8_oldnames").join("config.json")).unwrap();
+    let cfg = load_config::<VaeConfig>(&dir("vae_f8_oldnames").join("config.json")).unwrap();
     let vb = WeightSet::open(&[dir("vae_f2").join("diffusion_pytorch_model.safetensors")])
         .unwrap()
         .var_builder(DType::F32, &Device::Cpu);

@@ -12,7 +12,8 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::diffusion::preview::{latent_preview, LatentToRgb, PreviewImage};
+use crate::diffusion::preview::{latent_preview, PreviewImage};
+use crate::networks::vae::LatentToRgb;
 use crate::diffusion::rng::{noise_source, RngKind};
 use crate::diffusion::schedulers::{
     alphas_cumprod, build_scheduler, img2img_start_step, SamplerKind, SchedulerConfig,
@@ -138,7 +139,7 @@ mod tests {
             StartLatent {
                 latent,
                 shape,
-                preview_map: crate::diffusion::preview::LatentSpace::Sd.latent_to_rgb(),
+                preview_map: crate::networks::vae::LatentSpace::Sd.latent_to_rgb(),
                 scheduler: SchedulerConfig::default(),
                 size: (24, 16),
             },

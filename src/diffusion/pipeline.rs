@@ -13,7 +13,8 @@ use image::RgbImage;
 
 use crate::diffusion::image_io::{fit_to, rgb_to_tensor, size_for_aspect, tensor_to_rgb};
 use crate::diffusion::params::GenerationParams;
-use crate::diffusion::preview::{latent_preview, LatentToRgb, PreviewImage};
+use crate::diffusion::preview::{latent_preview, PreviewImage};
+use crate::networks::vae::LatentToRgb;
 use crate::diffusion::rng::{noise_source, randn_tensor};
 use crate::diffusion::schedulers::{build_scheduler, img2img_start_step};
 use crate::diffusion::text::encode_prompts;

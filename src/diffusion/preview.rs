@@ -11,50 +11,7 @@
 use candle_core::{DType, Tensor};
 
 use crate::error::Result;
-
-/// Which latent space the model's VAE uses (the preview matrices differ).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum LatentSpace {
-    /// SD 1.x and 2.x (scaling factor 0.18215).
-    Sd,
-    /// SDXL (scaling factor 0.13025).
-    Sdxl,
-}
-
-/// Coefficients mapping scaled latents to RGB in [-1, 1].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LatentToRgb {
-    /// Row `c` gives channel `c`'s contribution to (r, g, b).
-    pub matrix: [[f32; 3]; 4],
-    /// Added to (r, g, b).
-    pub bias: [f32; 3],
-}
-
-impl LatentSpace {
-    /// The published latent→RGB approximation for this latent space.
-    pub fn latent_to_rgb(self) -> LatentToRgb {
-        match self {
-            LatentSpace::Sd => LatentToRgb {
-                matrix: [
-                    [0.3512, 0.2297, 0.3227],
-                    [0.3250, 0.4974, 0.2350],
-                    [-0.2829, 0.1762, 0.2721],
-                    [-0.2120, -0.2616, -0.7177],
-                ],
-                bias: [0.0; 3],
-            },
-            LatentSpace::Sdxl => LatentToRgb {
-                matrix: [
-                    [0.3651, 0.4232, 0.4341],
-                    [-0.2533, -0.0042, 0.1068],
-                    [0.1076, 0.1111, -0.0362],
-                    [-0.3165, -0.2492, -0.2188],
-                ],
-                bias: [0.1084, -0.0175, -0.0011],
-            },
-        }
-    }
-}
+use crate::networks::vae::LatentToRgb;
 
 /// Which decoder makes the per-step previews.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -171,7 +128,7 @@ mod tests {
     #[test]
     fn zero_latent_is_mid_grey_for_sd() {
         let z = Tensor::zeros((1, 4, 2, 3), DType::F32, &Device::Cpu).unwrap();
-        let p = latent_preview(&z, &LatentSpace::Sd.latent_to_rgb()).unwrap();
+        let p = latent_preview(&z, &crate::networks::vae::LatentSpace::Sd.latent_to_rgb()).unwrap();
         assert_eq!((p.width, p.height), (3, 2));
         assert!(p.rgba.chunks(4).all(|px| px == [128, 128, 128, 255]));
     }
@@ -182,7 +139,7 @@ mod tests {
         let mut data = vec![0f32; 4 * 2];
         data[3 * 2] = -1.0;
         let z = Tensor::from_vec(data, (1, 4, 1, 2), &Device::Cpu).unwrap();
-        let p = latent_preview(&z, &LatentSpace::Sd.latent_to_rgb()).unwrap();
+        let p = latent_preview(&z, &crate::networks::vae::LatentSpace::Sd.latent_to_rgb()).unwrap();
         let expect = |v: f32| ((v + 1.0) * 127.5).round() as u8;
         assert_eq!(
             &p.rgba[0..3],

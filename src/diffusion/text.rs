@@ -13,7 +13,7 @@ use candle_core::{DType, Tensor};
 
 use crate::error::Result;
 use crate::models::stable_diffusion::{ModelFamily, StableDiffusion, TextEncoder};
-use crate::models::unet::TextTimeConditioning;
+use crate::networks::unet::TextTimeConditioning;
 
 /// What the U-Net is conditioned on for one job.
 #[derive(Debug, Clone)]

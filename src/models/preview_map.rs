@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::diffusion::preview::LatentToRgb;
+use crate::networks::vae::LatentToRgb;
 use crate::error::Result;
 use crate::models::config_file::{bad_config, read_config};
 

@@ -98,15 +98,15 @@ impl View for &RandomTensor {
 
 /// Build a model with `build` to learn its tensors, then write random f32
 /// weights for exactly those tensors to `path`. Returns the parameter count.
-pub fn write_random_weights<T>(
+pub fn write_random_weights<T, E: Into<Error>>(
     path: &Path,
     seed: u64,
-    build: impl FnOnce(VarBuilder<'static>) -> Result<T>,
+    build: impl FnOnce(VarBuilder<'static>) -> std::result::Result<T, E>,
 ) -> Result<usize> {
     let recorder = std::sync::Arc::new(Recorder::default());
     let backend: Box<dyn SimpleBackend> = Box::new(SharedRecorder(recorder.clone()));
     let vb = VarBuilder::from_backend(backend, DType::F32, Device::Cpu);
-    drop(build(vb)?);
+    drop(build(vb).map_err(Into::into)?);
     let shapes = recorder
         .shapes
         .lock()

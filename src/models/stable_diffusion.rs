@@ -5,16 +5,17 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device};
 
-use crate::diffusion::preview::{LatentSpace, LatentToRgb};
+use crate::models::config_file::load_config;
+use crate::networks::vae::{LatentSpace, LatentToRgb};
 use crate::diffusion::schedulers::{PredictionType, SchedulerConfig};
 use crate::error::{Error, Result};
-use crate::models::clip::{ClipTextConfig, ClipTextModel};
+use crate::networks::clip::{ClipTextConfig, ClipTextModel};
 use crate::models::files::{ComponentFiles, DiffusersFiles, ModelFiles, ModelLayout};
 use crate::models::single_file;
-use crate::models::taesd::{TinyDecoder, TinyDecoderConfig};
+use crate::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 use crate::models::tokenizer::{ClipTokenizer, Pad};
-use crate::models::unet::{UNet2DConditionModel, UNetConfig};
-use crate::models::vae::{AutoencoderKl, VaeConfig};
+use crate::networks::unet::{UNet2DConditionModel, UNetConfig};
+use crate::networks::vae::{AutoencoderKl, VaeConfig};
 use crate::models::weights::WeightSource;
 
 /// The model families we know defaults for, detected from the configs.
@@ -263,7 +264,7 @@ fn latent_space(family: ModelFamily, vae: &VaeConfig) -> LatentSpace {
 /// `madebyollin/sdxl-vae-fp16-fix` from the hub cache, if installed.
 fn fp16_fix_vae() -> Option<(VaeConfig, WeightSource)> {
     let dir = super::install::installed(super::catalog::find("sdxl-vae-fp16-fix")?)?;
-    let config = VaeConfig::from_json_file(&dir.join("config.json")).ok()?;
+    let config = load_config::<VaeConfig>(&dir.join("config.json")).ok()?;
     let weights = WeightSource::Files(vec![dir.join("diffusion_pytorch_model.safetensors")]);
     Some((config, weights))
 }
@@ -279,7 +280,7 @@ fn load_vae(
 }
 
 fn load_taesd(c: &ComponentFiles, dtype: DType, device: &Device) -> Result<TinyDecoder> {
-    let cfg = TinyDecoderConfig::from_json_file(&c.config)?;
+    let cfg = load_config::<TinyDecoderConfig>(&c.config)?;
     let weights = WeightSource::Files(c.weights.clone());
     TinyDecoder::new(weights.var_builder(dtype, device)?, &cfg)
         .map_err(|e| weights_error(&weights, e))
@@ -335,7 +336,7 @@ impl Parts {
     fn diffusers(d: &DiffusersFiles) -> Result<Self> {
         let encoder = |c: &ComponentFiles, tok: &PathBuf, with_projection: bool| {
             Ok::<_, Error>(EncoderParts {
-                config: ClipTextConfig::from_json_file(&c.config)?,
+                config: load_config::<ClipTextConfig>(&c.config)?,
                 with_projection,
                 weights: WeightSource::Files(c.weights.clone()),
                 tokenizer: TokenizerSource::Folder(tok.clone()),
@@ -348,11 +349,11 @@ impl Parts {
         Ok(Self {
             encoders,
             unet: (
-                UNetConfig::from_json_file(&d.unet.config)?,
+                load_config::<UNetConfig>(&d.unet.config)?,
                 WeightSource::Files(d.unet.weights.clone()),
             ),
             vae: (
-                VaeConfig::from_json_file(&d.vae.config)?,
+                load_config::<VaeConfig>(&d.vae.config)?,
                 WeightSource::Files(d.vae.weights.clone()),
             ),
             scheduler: match &d.scheduler_config {

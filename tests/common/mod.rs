@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use candle_nn::VarBuilder;
 use serde_json::{json, Value};
 
-use latent_studio::models::clip::{ClipTextConfig, ClipTextModel};
+use latent_studio::networks::clip::{ClipTextConfig, ClipTextModel};
 use latent_studio::models::random::write_random_weights;
-use latent_studio::models::unet::{UNet2DConditionModel, UNetConfig};
-use latent_studio::models::vae::{AutoencoderKl, VaeConfig};
+use latent_studio::networks::unet::{UNet2DConditionModel, UNetConfig};
+use latent_studio::networks::vae::{AutoencoderKl, VaeConfig};
 
 /// Which real pipeline layout the fixture imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +108,7 @@ fn save_random<T>(
     build: impl FnOnce(VarBuilder<'static>) -> T,
 ) {
     write_json(&dir.join("config.json"), config);
-    write_random_weights(&dir.join(file), 7, |vb| Ok(build(vb))).unwrap();
+    write_random_weights(&dir.join(file), 7, |vb| candle_core::Result::Ok(build(vb))).unwrap();
 }
 
 fn clip_config(hidden_act: &str, projection: bool) -> Value {

@@ -28,11 +28,11 @@ use candle_core::Tensor;
 
 use crate::diffusion::schedulers::{PredictionType, SchedulerConfig};
 use crate::error::{Error, Result};
-use crate::models::clip::ClipTextConfig;
+use crate::networks::clip::ClipTextConfig;
 use crate::models::stable_diffusion::ModelFamily;
 use crate::models::tokenizer::Pad;
-use crate::models::unet::{UNet2DConditionModel, UNetConfig};
-use crate::models::vae::VaeConfig;
+use crate::networks::unet::{UNet2DConditionModel, UNetConfig};
+use crate::networks::vae::VaeConfig;
 use crate::models::weights::{RenamedTensors, SafeTensorsFile, Stored, WeightSource};
 
 mod text_encoders;

@@ -7,7 +7,7 @@ use super::{bad, renamed, Shapes};
 use super::{split_index, UNET};
 use crate::error::Result;
 use crate::models::stable_diffusion::ModelFamily;
-use crate::models::unet::UNetConfig;
+use crate::networks::unet::UNetConfig;
 use crate::models::weights::{SafeTensorsFile, Stored, WeightSource};
 
 pub(super) fn unet_part(

@@ -7,7 +7,7 @@ use super::{bad, renamed, Shapes};
 use super::{split_index, VAE};
 use crate::error::Result;
 use crate::models::stable_diffusion::ModelFamily;
-use crate::models::vae::VaeConfig;
+use crate::networks::vae::VaeConfig;
 use crate::models::weights::{SafeTensorsFile, Stored, WeightSource};
 
 pub(super) fn vae_part(

@@ -4,7 +4,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::transformer::{Transformer2D, TransformerConfig};
-use crate::models::layers::{Downsample2D, ResnetBlock2D, Upsample2D};
+use crate::networks::layers::{Downsample2D, ResnetBlock2D, Upsample2D};
 
 /// What every block shares: norm settings, the timestep width and the attention layout.
 #[derive(Debug, Clone, Copy)]

@@ -4,8 +4,8 @@
 use candle_core::{Result, Tensor, D};
 use candle_nn::{GroupNorm, LayerNorm, Linear, Module, VarBuilder};
 
-use crate::models::attention::{attention, merge_heads, split_heads};
-use crate::models::layers::{conv2d, Conv2d};
+use crate::networks::attention::{attention, merge_heads, split_heads};
+use crate::networks::layers::{conv2d, Conv2d};
 
 /// Multi-head attention with `to_q/to_k/to_v` (no bias) and `to_out.0`.
 #[derive(Debug)]

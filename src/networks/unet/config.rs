@@ -1,11 +1,8 @@
 //! The U-Net's config.json (diffusers `UNet2DConditionModel`), as data.
 
-use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::Result;
-use crate::models::config_file::{bad_config, read_config};
 
 /// A config value that diffusers allows either once for all blocks or per block.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -147,13 +144,17 @@ fn default_one_usize() -> usize {
     1
 }
 
-impl UNetConfig {
-    /// Parse a config.json from disk.
-    pub fn from_json_file(path: &Path) -> Result<Self> {
-        let cfg: Self = read_config(path, "the U-Net")?;
-        cfg.validate().map_err(|reason| bad_config(path, reason))?;
+impl crate::networks::NetworkConfig for UNetConfig {
+    const WHAT: &'static str = "the U-Net";
+
+    fn from_json(text: &str) -> std::result::Result<Self, String> {
+        let cfg: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
         Ok(cfg)
     }
+}
+
+impl UNetConfig {
 
     /// Reject configurations this implementation does not build.
     pub fn validate(&self) -> std::result::Result<(), String> {

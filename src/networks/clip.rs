@@ -1,16 +1,14 @@
 //! The CLIP text encoder (transformers' `CLIPTextModel` and
 //! `CLIPTextModelWithProjection`), with Hugging Face weight names.
 
-use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{embedding, layer_norm, linear, linear_no_bias, Embedding, LayerNorm, Linear};
 use candle_nn::{Module, VarBuilder};
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
-use crate::models::attention::{causal_mask, merge_heads, split_heads};
-use crate::models::config_file::{bad_config, read_config};
+use candle_core::Result;
+use crate::networks::attention::{causal_mask, merge_heads, split_heads};
 
 /// Activation of the MLP blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -104,20 +102,21 @@ fn d_eos() -> u32 {
     2
 }
 
-impl ClipTextConfig {
-    /// Reads a text encoder's config.json (or the `text_config` of a full CLIP config).
-    pub fn from_json_file(path: &Path) -> Result<Self> {
-        let bad = |reason: String| bad_config(path, reason);
-        let mut json: serde_json::Value = read_config(path, "the text encoder")?;
+/// A text encoder's config.json, or the `text_config` of a full CLIP config.
+impl crate::networks::NetworkConfig for ClipTextConfig {
+    const WHAT: &'static str = "the text encoder";
+
+    fn from_json(text: &str) -> std::result::Result<Self, String> {
+        let mut json: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if let Some(inner) = json.get_mut("text_config") {
             json = inner.take();
         }
-        let cfg: Self = serde_json::from_value(json).map_err(|e| bad(e.to_string()))?;
+        let cfg: Self = serde_json::from_value(json).map_err(|e| e.to_string())?;
         if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
-            return Err(bad(format!(
+            return Err(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 cfg.hidden_size, cfg.num_attention_heads
-            )));
+            ));
         }
         Ok(cfg)
     }
@@ -284,7 +283,7 @@ impl ClipTextModel {
     pub fn forward(&self, ids: &Tensor) -> Result<ClipOutput> {
         let (b, n) = ids.dims2()?;
         if n > self.config.max_position_embeddings || n == 0 {
-            return Err(Error::InvalidParams(format!(
+            return Err(candle_core::Error::Msg(format!(
                 "text encoder takes 1..={} tokens, got {n}",
                 self.config.max_position_embeddings
             )));

@@ -6,14 +6,16 @@
 
 mod blocks;
 mod config;
+mod latent_rgb;
 
 pub use config::VaeConfig;
+pub use latent_rgb::{LatentSpace, LatentToRgb};
 
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::error::{Error, Result};
-use crate::models::layers::{conv2d, Conv2d};
+use candle_core::Result;
+use crate::networks::layers::{conv2d, Conv2d};
 use blocks::{Decoder, Encoder};
 
 /// Diagonal Gaussian over latents produced by [`AutoencoderKl::encode`].
@@ -45,10 +47,8 @@ pub struct AutoencoderKl {
 impl AutoencoderKl {
     /// Builds the model from diffusers weight names (`encoder.…`, `decoder.…`).
     pub fn new(vb: VarBuilder, cfg: &VaeConfig) -> Result<Self> {
-        cfg.validate().map_err(|reason| Error::BadConfig {
-            path: "vae/config.json".into(),
-            reason,
-        })?;
+        cfg.validate()
+            .map_err(|reason| candle_core::Error::Msg(format!("bad VAE config: {reason}")))?;
         let l = cfg.latent_channels;
         let quant_conv = cfg
             .use_quant_conv

@@ -15,7 +15,7 @@ pub use embeddings::sinusoidal;
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{GroupNorm, VarBuilder};
 
-use crate::models::layers::{conv2d, Conv2d};
+use crate::networks::layers::{conv2d, Conv2d};
 
 use blocks::{BlockParams, DownBlock, MidBlock, UpBlock, UpChannels};
 use embeddings::TimestepEmbedding;

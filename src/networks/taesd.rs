@@ -6,15 +6,13 @@
 //! It reads the *scaled* diffusion latents as they are (no division by the
 //! VAE scaling factor) and returns RGB in [-1, 1] like the VAE.
 
-use std::path::Path;
 
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use crate::error::Result;
-use crate::models::config_file::{bad_config, read_config};
-use crate::models::layers::{conv2d, Conv2d};
+use candle_core::Result;
+use crate::networks::layers::{conv2d, Conv2d};
 
 fn d_blocks() -> Vec<usize> {
     vec![64; 4]
@@ -52,16 +50,17 @@ pub struct TinyDecoderConfig {
     pub upsampling_scaling_factor: usize,
 }
 
-impl TinyDecoderConfig {
-    /// Read and check an `AutoencoderTiny` config.json.
-    pub fn from_json_file(path: &Path) -> Result<Self> {
-        let cfg: Self = read_config(path, "the preview decoder (TAESD)")?;
+/// An `AutoencoderTiny` config.json.
+impl crate::networks::NetworkConfig for TinyDecoderConfig {
+    const WHAT: &'static str = "the preview decoder (TAESD)";
+
+    fn from_json(text: &str) -> std::result::Result<Self, String> {
+        let cfg: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let n = cfg.decoder_block_out_channels.len();
         if n == 0 || cfg.num_decoder_blocks.len() != n {
-            return Err(bad_config(
-                path,
-                "decoder_block_out_channels and num_decoder_blocks must have the same non-zero length",
-            ));
+            return Err(
+                "decoder_block_out_channels and num_decoder_blocks must have the same non-zero length".into(),
+            );
         }
         Ok(cfg)
     }

@@ -1,11 +1,8 @@
 //! The VAE's config.json (diffusers `AutoencoderKL`), as data.
 
-use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::Result;
-use crate::models::config_file::{bad_config, read_config};
 
 /// GroupNorm epsilon used everywhere in the VAE.
 pub(super) const EPS: f64 = 1e-6;
@@ -85,13 +82,17 @@ fn d_sample() -> usize {
     32
 }
 
-impl VaeConfig {
-    /// Reads and validates a `vae/config.json`.
-    pub fn from_json_file(path: &Path) -> Result<Self> {
-        let cfg: Self = read_config(path, "the VAE")?;
-        cfg.validate().map_err(|reason| bad_config(path, reason))?;
+impl crate::networks::NetworkConfig for VaeConfig {
+    const WHAT: &'static str = "the VAE";
+
+    fn from_json(text: &str) -> std::result::Result<Self, String> {
+        let cfg: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
         Ok(cfg)
     }
+}
+
+impl VaeConfig {
 
     /// Checks what the model code relies on.
     pub fn validate(&self) -> std::result::Result<(), String> {

@@ -1,0 +1,34 @@
+//! The neural networks of a Stable Diffusion pipeline as candle modules:
+//! plain structs built from their diffusers config and a `VarBuilder`, with
+//! a `forward` (or `encode`/`decode`). They speak `candle_core::Result`, and
+//! never see a path, the environment or the hub: [`crate::models`] reads
+//! files and attaches paths to errors.
+//!
+//! - [`clip`]: the CLIP text encoder (transformers' `CLIPTextModel`);
+//! - [`unet`]: the denoiser (diffusers' `UNet2DConditionModel`);
+//! - [`vae`]: the autoencoder (`AutoencoderKL`) and [`vae::LatentToRgb`],
+//!   its approximate latent→RGB map for step previews;
+//! - [`taesd`]: the tiny preview decoder (`AutoencoderTiny`'s decoder);
+//! - shared parts: [`layers`] (convolutions, resnet blocks, resampling),
+//!   [`attention`] (memory-bounded scaled dot-product attention),
+//!   [`softmax`] (its numerically careful softmax);
+//! - [`NetworkConfig`]: parsing and checking a config.json's text.
+
+pub mod attention;
+pub mod clip;
+pub mod layers;
+pub mod softmax;
+pub mod taesd;
+pub mod unet;
+pub mod vae;
+
+/// A network's config.json, parsed from its text and checked so that the
+/// network it describes can be built. The loader reads the file and names
+/// it in errors ([`crate::models::config_file`]).
+pub trait NetworkConfig: Sized {
+    /// What the file configures, for messages ("the U-Net").
+    const WHAT: &'static str;
+
+    /// Parse and check; the error is a reason, without the file's name.
+    fn from_json(text: &str) -> Result<Self, String>;
+}
