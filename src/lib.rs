@@ -21,6 +21,7 @@ pub mod error;
 pub mod hub;
 pub mod library;
 pub mod networks;
+pub mod sampling;
 pub mod models;
 pub mod storage;
 pub mod ui;

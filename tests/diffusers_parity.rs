@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use latent_studio::diffusion::pipeline::generate;
-use latent_studio::diffusion::schedulers::SamplerKind;
+use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::models::files::{ModelFiles, ModelSource};
 use latent_studio::models::stable_diffusion::StableDiffusion;
 

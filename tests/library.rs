@@ -8,7 +8,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use latent_studio::diffusion::params::GenerationParams;
-use latent_studio::diffusion::schedulers::SamplerKind;
+use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::engine::JobResult;
 use latent_studio::library::info::Source;
 use latent_studio::library::png_chunks::{read_text_chunks, read_text_chunks_from};

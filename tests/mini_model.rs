@@ -10,7 +10,7 @@ use candle_core::Device;
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::pipeline::{generate, Generated};
 use latent_studio::networks::vae::LatentSpace;
-use latent_studio::diffusion::schedulers::SamplerKind;
+use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::models::builtin;
 use latent_studio::models::files::{ModelFiles, ModelSource};
 use latent_studio::models::stable_diffusion::StableDiffusion;

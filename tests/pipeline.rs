@@ -8,7 +8,7 @@ use common::{tiny_model, Family};
 use image::RgbImage;
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::pipeline::{generate, Generated};
-use latent_studio::diffusion::schedulers::SamplerKind;
+use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::models::files::{ModelFiles, ModelSource};
 use latent_studio::models::stable_diffusion::{ModelFamily, StableDiffusion};
 use latent_studio::Error;

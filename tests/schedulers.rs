@@ -3,8 +3,8 @@
 //! robustness checks.
 
 use candle_core::{DType, Device, Tensor};
-use latent_studio::diffusion::rng::{randn_tensor, NoiseSource, TorchCpuRng};
-use latent_studio::diffusion::schedulers::{
+use latent_studio::sampling::rng::{randn_tensor, NoiseSource, TorchCpuRng};
+use latent_studio::sampling::schedulers::{
     alphas_cumprod, build_scheduler, img2img_start_step, PredictionType, SamplerKind, Scheduler,
     SchedulerConfig, TimestepSpacing,
 };

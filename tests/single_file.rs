@@ -136,7 +136,7 @@ fn sd2_checkpoints_are_told_apart_by_running_the_unet() {
     let v = load(ModelSource::Checkpoint(file)).unwrap();
     assert_eq!(
         v.scheduler_config.prediction_type,
-        latent_studio::diffusion::schedulers::PredictionType::VPrediction
+        latent_studio::sampling::schedulers::PredictionType::VPrediction
     );
     assert_eq!(v.native_size(), 768);
 
@@ -149,7 +149,7 @@ fn sd2_checkpoints_are_told_apart_by_running_the_unet() {
     let base = load(ModelSource::Checkpoint(file)).unwrap();
     assert_eq!(
         base.scheduler_config.prediction_type,
-        latent_studio::diffusion::schedulers::PredictionType::Epsilon
+        latent_studio::sampling::schedulers::PredictionType::Epsilon
     );
     assert_eq!(base.native_size(), 512);
 }

@@ -47,7 +47,7 @@ fn dropping_an_a1111_png_offers_its_settings() {
     assert_eq!((s.steps, s.seed, s.cfg_scale), (33, 777, 5.5));
     assert_eq!(
         s.sampler,
-        latent_studio::diffusion::schedulers::SamplerKind::DpmPp2MKarras
+        latent_studio::sampling::schedulers::SamplerKind::DpmPp2MKarras
     );
     assert_eq!(s.size, Some((512, 768)));
     assert!(s.seed_locked);

@@ -8,8 +8,8 @@ use clap::Args;
 
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::preview::PreviewMode;
-use latent_studio::diffusion::rng::RngKind;
-use latent_studio::diffusion::schedulers::SamplerKind;
+use latent_studio::sampling::rng::RngKind;
+use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::engine::{Engine, EngineOptions, Event, JobRequest, StartImage};
 use latent_studio::library::png_text_for;
 use latent_studio::models::files::ModelSource;

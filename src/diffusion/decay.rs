@@ -14,8 +14,8 @@ use candle_core::{Device, Tensor};
 
 use crate::diffusion::preview::{latent_preview, PreviewImage};
 use crate::networks::vae::LatentToRgb;
-use crate::diffusion::rng::{noise_source, RngKind};
-use crate::diffusion::schedulers::{
+use crate::sampling::rng::{noise_source, RngKind};
+use crate::sampling::schedulers::{
     alphas_cumprod, build_scheduler, img2img_start_step, SamplerKind, SchedulerConfig,
 };
 use crate::error::Result;

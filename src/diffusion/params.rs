@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::diffusion::rng::RngKind;
-use crate::diffusion::schedulers::SamplerKind;
+use crate::sampling::rng::RngKind;
+use crate::sampling::schedulers::SamplerKind;
 use crate::error::{Error, Result};
 use crate::models::files::ModelSource;
 

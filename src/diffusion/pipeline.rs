@@ -15,8 +15,8 @@ use crate::diffusion::image_io::{fit_to, rgb_to_tensor, size_for_aspect, tensor_
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::{latent_preview, PreviewImage};
 use crate::networks::vae::LatentToRgb;
-use crate::diffusion::rng::{noise_source, randn_tensor};
-use crate::diffusion::schedulers::{build_scheduler, img2img_start_step};
+use crate::sampling::rng::{noise_source, randn_tensor};
+use crate::sampling::schedulers::{build_scheduler, img2img_start_step};
 use crate::diffusion::text::encode_prompts;
 use crate::error::{Error, Result};
 use crate::models::stable_diffusion::StableDiffusion;

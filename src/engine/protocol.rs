@@ -9,7 +9,7 @@ use image::RgbImage;
 use crate::diffusion::decay::StartLatent;
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::PreviewImage;
-use crate::diffusion::schedulers::SchedulerConfig;
+use crate::sampling::schedulers::SchedulerConfig;
 use crate::hub::DownloadProgress;
 use crate::models::files::ModelSource;
 

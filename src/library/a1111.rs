@@ -1,7 +1,7 @@
 //! Our generation parameters in AUTOMATIC1111's vocabulary, both ways.
 
 use crate::diffusion::params::GenerationParams;
-use crate::diffusion::schedulers::SamplerKind;
+use crate::sampling::schedulers::SamplerKind;
 use crate::library::infotext::{self, Infotext, Pair};
 
 /// What else an infotext records besides the parameters.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::diffusion::params::GenerationParams;
-use crate::diffusion::schedulers::SamplerKind;
+use crate::sampling::schedulers::SamplerKind;
 use crate::library::a1111::{params_from_infotext, sampler_and_schedule};
 use crate::library::infotext::{self, parse_size};
 use crate::library::png_chunks::TextChunk;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::diffusion::params::GenerationParams;
-use crate::diffusion::schedulers::SchedulerConfig;
+use crate::sampling::schedulers::SchedulerConfig;
 use crate::engine::JobResult;
 use crate::models::files::ModelSource;
 

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::diffusion::schedulers::SamplerKind;
+use crate::sampling::schedulers::SamplerKind;
 use crate::models::catalog::Defaults;
 
 /// The id that names it on the command line and in settings (`--model emoji-mini`).

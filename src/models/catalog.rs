@@ -5,7 +5,7 @@
 //! tokenizer files add a few kilobytes). The download itself checks sizes and
 //! hashes against the hub's listing, not against these numbers.
 
-use crate::diffusion::schedulers::SamplerKind;
+use crate::sampling::schedulers::SamplerKind;
 use crate::models::stable_diffusion::ModelFamily;
 
 /// What a catalog entry is for.

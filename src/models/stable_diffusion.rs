@@ -7,7 +7,7 @@ use candle_core::{DType, Device};
 
 use crate::models::config_file::load_config;
 use crate::networks::vae::{LatentSpace, LatentToRgb};
-use crate::diffusion::schedulers::{PredictionType, SchedulerConfig};
+use crate::sampling::schedulers::{PredictionType, SchedulerConfig};
 use crate::error::{Error, Result};
 use crate::networks::clip::{ClipTextConfig, ClipTextModel};
 use crate::models::files::{ComponentFiles, DiffusersFiles, ModelFiles, ModelLayout};

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::diffusion::params::GenerationParams;
-use crate::diffusion::rng::RngKind;
-use crate::diffusion::schedulers::SamplerKind;
+use crate::sampling::rng::RngKind;
+use crate::sampling::schedulers::SamplerKind;
 use crate::models::files::ModelSource;
 
 /// Steps the slider offers (the 1–50; the CLI accepts more).

@@ -11,7 +11,7 @@ use image::RgbImage;
 use crate::diffusion::decay::DecayLens;
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::PreviewImage;
-use crate::diffusion::schedulers::SamplerKind;
+use crate::sampling::schedulers::SamplerKind;
 use crate::engine::{JobId, JobResult};
 use crate::ui::notifications::Notifications;
 use crate::ui::settings::Settings;

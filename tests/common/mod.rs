@@ -47,7 +47,7 @@ pub fn reference_pixels(case: &Value) -> Vec<u8> {
 /// negative, steps, CFG, seed, size; 64 px when the case names none).
 pub fn reference_params(
     case: &Value,
-    sampler: latent_studio::diffusion::schedulers::SamplerKind,
+    sampler: latent_studio::sampling::schedulers::SamplerKind,
 ) -> latent_studio::diffusion::params::GenerationParams {
     latent_studio::diffusion::params::GenerationParams {
         prompt: case["prompt"].as_str().unwrap().into(),

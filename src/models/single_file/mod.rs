@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 
-use crate::diffusion::schedulers::{PredictionType, SchedulerConfig};
+use crate::sampling::schedulers::{PredictionType, SchedulerConfig};
 use crate::error::{Error, Result};
 use crate::networks::clip::ClipTextConfig;
 use crate::models::stable_diffusion::ModelFamily;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::diffusion::decay::DecayLens;
-use crate::diffusion::rng::RngKind;
+use crate::sampling::rng::RngKind;
 use crate::engine::Event;
 use crate::ui::app::StudioApp;
 use crate::ui::state::{GalleryItem, LiveRun};

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::diffusion::image_io::load_rgb;
-use crate::diffusion::rng::RngKind;
+use crate::sampling::rng::RngKind;
 use crate::engine::{EncodeRequest, StartImage};
 use crate::models::files::ModelSource;
 use crate::ui::app::StudioApp;

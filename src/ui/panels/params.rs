@@ -1,7 +1,7 @@
 //! Model, size, steps, CFG, sampler, seed and batch, each with a tooltip
 //! saying what it does.
 
-use crate::diffusion::schedulers::SamplerKind;
+use crate::sampling::schedulers::SamplerKind;
 use crate::ui::actions::Action;
 use crate::ui::settings::{random_seed, BATCH_SLIDER, CFG_SLIDER, STEPS_SLIDER};
 use crate::ui::state::Studio;

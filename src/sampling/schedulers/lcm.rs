@@ -9,7 +9,7 @@ use super::ddim::split_prediction;
 use super::ops::{check_step, f32, lincomb};
 use super::schedule::alphas_cumprod_f32;
 use super::{Scheduler, StepOutput};
-use crate::diffusion::rng::{randn_tensor, NoiseSource};
+use crate::sampling::rng::{randn_tensor, NoiseSource};
 use crate::error::{Error, Result};
 
 /// LCM multistep sampler.

@@ -9,7 +9,7 @@ use super::schedule::{
     alphas_cumprod_f32, interp, karras_sigmas, log_sigmas, np_arange_down, sigma_table, sigma_to_t,
 };
 use super::{Scheduler, StepOutput};
-use crate::diffusion::rng::NoiseSource;
+use crate::sampling::rng::NoiseSource;
 use crate::error::Result;
 
 /// Timesteps and sigmas (one more than steps, ending in 0) of the Euler

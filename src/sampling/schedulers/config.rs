@@ -247,7 +247,7 @@ impl SchedulerConfig {
 #[cfg(test)]
 mod class_default_tests {
     use super::*;
-    use crate::diffusion::schedulers::SamplerKind;
+    use crate::sampling::schedulers::SamplerKind;
 
     #[test]
     fn missing_keys_take_the_samplers_diffusers_defaults() {

@@ -8,7 +8,7 @@ use super::config::{PredictionType, SchedulerConfig};
 use super::euler::SigmaSchedule;
 use super::ops::{check_step, f32, like, scale};
 use super::{Scheduler, StepOutput};
-use crate::diffusion::rng::{randn_tensor, NoiseSource};
+use crate::sampling::rng::{randn_tensor, NoiseSource};
 use crate::error::Result;
 
 /// Ancestral Euler sampler.

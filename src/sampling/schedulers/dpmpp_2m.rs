@@ -9,7 +9,7 @@ use super::config::{PredictionType, SchedulerConfig};
 use super::multistep::{alpha_sigma, MultistepSchedule};
 use super::ops::{check_step, f32, like, lincomb, scale};
 use super::{Scheduler, StepOutput};
-use crate::diffusion::rng::NoiseSource;
+use crate::sampling::rng::NoiseSource;
 use crate::error::Result;
 
 /// DPM-Solver++ 2M, optionally on the Karras sigma ramp.
