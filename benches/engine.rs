@@ -38,16 +38,16 @@ use serde_json::json;
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::pipeline::generate;
 use latent_studio::diffusion::preview::latent_preview;
-use latent_studio::networks::vae::LatentSpace;
-use latent_studio::networks::clip::{ClipTextConfig, ClipTextModel};
 use latent_studio::models::files::{ModelFiles, ModelSource};
-use latent_studio::models::random::write_random_weights;
 use latent_studio::models::stable_diffusion::StableDiffusion;
-use latent_studio::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 use latent_studio::models::tokenizer::ClipTokenizer;
-use latent_studio::networks::unet::{UNet2DConditionModel, UNetConfig};
-use latent_studio::networks::vae::{AutoencoderKl, VaeConfig};
 use latent_studio::models::weights::WeightSet;
+use latent_studio::networks::clip::{ClipTextConfig, ClipTextModel};
+use latent_studio::networks::taesd::{TinyDecoder, TinyDecoderConfig};
+use latent_studio::networks::unet::{UNet2DConditionModel, UNetConfig};
+use latent_studio::networks::vae::LatentSpace;
+use latent_studio::networks::vae::{AutoencoderKl, VaeConfig};
+use latent_studio::testing::random_weights::write_random_weights;
 
 const STAGES: &[(&str, &str)] = &[
     ("load", "load U-Net weights (3.4 GB f32)"),

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use latent_studio::library::image_files::{encode_png, save_png_as};
 use latent_studio::library::index::Index;
 use latent_studio::library::read_image_info;
-use latent_studio::storage::image_files::{encode_png, save_png_as};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -152,7 +152,7 @@ fn errors_are_one_line_and_non_zero() {
 #[test]
 fn taesd_previews_on_request() {
     let (tmp, root) = tiny_model(Family::Sd1);
-    let taesd = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/taesd");
+    let taesd = latent_studio::testing::data_dir("taesd");
     let previews = tmp.path().join("steps");
     let run = cli()
         .env("LATENT_STUDIO_TAESD", &taesd)

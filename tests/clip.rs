@@ -3,35 +3,14 @@
 //! saved by transformers 5 (no `text_model.` prefix); clip_gelu_proj has the
 //! prefix, like real checkpoints.
 
-use std::path::{Path, PathBuf};
-
 use candle_core::{DType, Device, Tensor};
 use latent_studio::models::config_file::load_config;
-use latent_studio::networks::clip::{ClipTextConfig, ClipTextModel, HiddenAct};
 use latent_studio::models::weights::WeightSet;
-
-fn dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
+use latent_studio::networks::clip::{ClipTextConfig, ClipTextModel, HiddenAct};
+use latent_studio::testing::{data_dir, max_abs_diff};
 
 fn check(name: &str, with_projection: bool, act: HiddenAct) {
-    let d = dir(name);
+    let d = data_dir(name);
     let dev = Device::Cpu;
     let cfg = load_config::<ClipTextConfig>(&d.join("config.json")).unwrap();
     assert_eq!(cfg.hidden_act, act);
@@ -48,7 +27,7 @@ fn check(name: &str, with_projection: bool, act: HiddenAct) {
         ("penultimate", &out.penultimate),
         ("pooled", &out.pooled),
     ] {
-        let diff = max_diff(got, &expected[key]);
+        let diff = max_abs_diff(got, &expected[key]);
         println!("{name} {key}: max abs diff {diff:e}");
         assert!(diff < 1e-4, "{name} {key}: max abs diff {diff}");
     }
@@ -66,7 +45,7 @@ fn text_model_with_projection_gelu_matches_transformers() {
 
 #[test]
 fn shorter_sequences_work() {
-    let d = dir("clip_quick_gelu");
+    let d = data_dir("clip_quick_gelu");
     let dev = Device::Cpu;
     let cfg = load_config::<ClipTextConfig>(&d.join("config.json")).unwrap();
     let vb = WeightSet::open(&[d.join("model.safetensors")])
@@ -80,9 +59,9 @@ fn shorter_sequences_work() {
     let short = model.forward(&ids.narrow(1, 0, 12).unwrap()).unwrap();
     let full = model.forward(&ids).unwrap();
     let a = full.last_hidden_state.narrow(1, 0, 12).unwrap();
-    assert!(max_diff(&short.last_hidden_state, &a) < 1e-5);
+    assert!(max_abs_diff(&short.last_hidden_state, &a) < 1e-5);
     let p = |t: &Tensor| t.narrow(0, 0, 1).unwrap();
-    assert!(max_diff(&p(&short.pooled), &p(&full.pooled)) < 1e-5);
+    assert!(max_abs_diff(&p(&short.pooled), &p(&full.pooled)) < 1e-5);
     // Too long is an error, not a panic.
     let long = Tensor::zeros((1, 78), DType::U32, &dev).unwrap();
     assert!(model.forward(&long).is_err());
@@ -112,7 +91,7 @@ fn config_errors_are_bad_config() {
 
 #[test]
 fn missing_tensor_is_an_error() {
-    let d = dir("clip_quick_gelu");
+    let d = data_dir("clip_quick_gelu");
     let cfg = load_config::<ClipTextConfig>(&d.join("config.json")).unwrap();
     let vb = WeightSet::open(&[d.join("model.safetensors")])
         .unwrap()
@@ -123,7 +102,7 @@ fn missing_tensor_is_an_error() {
 
 #[test]
 fn runs_in_f16() {
-    let d = dir("clip_gelu_proj");
+    let d = data_dir("clip_gelu_proj");
     let dev = Device::Cpu;
     let cfg = load_config::<ClipTextConfig>(&d.join("config.json")).unwrap();
     let vb = WeightSet::open(&[d.join("model.safetensors")])
@@ -134,5 +113,5 @@ fn runs_in_f16() {
     let out = model.forward(&expected["input_ids"]).unwrap();
     assert_eq!(out.last_hidden_state.dtype(), DType::F16);
     let got = out.pooled.to_dtype(DType::F32).unwrap();
-    assert!(max_diff(&got, &expected["pooled"]) < 2e-2);
+    assert!(max_abs_diff(&got, &expected["pooled"]) < 2e-2);
 }

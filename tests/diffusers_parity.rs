@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use latent_studio::diffusion::pipeline::generate;
-use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::models::files::{ModelFiles, ModelSource};
 use latent_studio::models::stable_diffusion::StableDiffusion;
+use latent_studio::sampling::schedulers::SamplerKind;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -8,13 +8,13 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use latent_studio::diffusion::params::GenerationParams;
-use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::engine::JobResult;
+use latent_studio::library::image_files::{encode_png, save_png};
 use latent_studio::library::info::Source;
 use latent_studio::library::png_chunks::{read_text_chunks, read_text_chunks_from};
-use latent_studio::library::{infotext, png_text_for, read_image_info, InfoError};
+use latent_studio::library::{infotext, read_image_info, InfoError};
 use latent_studio::models::files::ModelSource;
-use latent_studio::storage::image_files::{encode_png, save_png};
+use latent_studio::sampling::schedulers::SamplerKind;
 
 fn result(params: GenerationParams, img2img: bool) -> JobResult {
     JobResult {
@@ -69,7 +69,7 @@ fn what_we_write_reads_back_identically() {
             ..Default::default()
         };
         let r = result(params.clone(), true);
-        let path = save_png(dir.path(), &r.image, &params, &png_text_for(&r)).unwrap();
+        let path = save_png(dir.path(), &r.image, &params, &r.png_text()).unwrap();
 
         // Our JSON chunk: lossless.
         let info = read_image_info(&path).unwrap();
@@ -291,7 +291,7 @@ fn bad_files_give_messages_not_panics() {
 
 #[test]
 fn the_fuzz_corpus_parses_without_panicking() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/infotext-corpus");
+    let corpus = latent_studio::testing::data_dir("infotext-corpus");
     let mut n = 0;
     for entry in std::fs::read_dir(corpus).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();

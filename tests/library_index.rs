@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use latent_studio::library::image_files::{encode_png, save_png_as};
 use latent_studio::library::index::Index;
-use latent_studio::storage::image_files::{encode_png, save_png_as};
 
 fn write_image(dir: &Path, stem: &str, prompt: &str, side: u32) -> PathBuf {
     let text = vec![(

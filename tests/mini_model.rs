@@ -4,16 +4,14 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use candle_core::Device;
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::pipeline::{generate, Generated};
-use latent_studio::networks::vae::LatentSpace;
-use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::models::builtin;
 use latent_studio::models::files::{ModelFiles, ModelSource};
 use latent_studio::models::stable_diffusion::StableDiffusion;
+use latent_studio::networks::vae::LatentSpace;
+use latent_studio::sampling::schedulers::SamplerKind;
 
 use common::red_share;
 
@@ -40,8 +38,7 @@ fn run(model: &StableDiffusion, p: &GenerationParams) -> Generated {
 #[test]
 fn matches_the_pinned_diffusers_output() {
     let model = load();
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/mini-emoji-reference.json");
+    let path = latent_studio::testing::data_dir("mini-emoji-reference.json");
     let refs: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for (case, sampler) in [

@@ -8,9 +8,9 @@ use common::{tiny_model, Family};
 use image::RgbImage;
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::pipeline::{generate, Generated};
-use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::models::files::{ModelFiles, ModelSource};
 use latent_studio::models::stable_diffusion::{ModelFamily, StableDiffusion};
+use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::Error;
 
 fn load(root: &std::path::Path) -> StableDiffusion {

@@ -1,9 +1,7 @@
 //! `TorchCpuRng` against values pinned from real PyTorch
 //! (scripts/reference/torch_randn.py -> tests/data/torch_randn.json).
 
-use latent_studio::sampling::rng::{
-    noise_source, randn_tensor, NoiseSource, RngKind, TorchCpuRng,
-};
+use latent_studio::sampling::rng::{noise_source, randn_tensor, NoiseSource, RngKind, TorchCpuRng};
 use serde_json::Value;
 
 fn reference() -> Value {

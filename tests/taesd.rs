@@ -1,16 +1,14 @@
 //! The TAESD preview decoder matches diffusers' `AutoencoderTiny.decode`
 //! (tiny random model written by scripts/reference/taesd.py).
 
-use std::path::PathBuf;
-
 use candle_core::{DType, Device};
 use latent_studio::models::config_file::load_config;
-use latent_studio::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 use latent_studio::models::weights::{SafeTensorsFile, WeightSet};
+use latent_studio::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 
 #[test]
 fn decoder_matches_diffusers() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/taesd");
+    let dir = latent_studio::testing::data_dir("taesd");
     let cfg = load_config::<TinyDecoderConfig>(&dir.join("config.json")).unwrap();
     let vb = WeightSet::open(&[dir.join("diffusion_pytorch_model.safetensors")])
         .unwrap()

@@ -1,18 +1,11 @@
 //! CLIP tokenizer against ids pinned from transformers' `CLIPTokenizer`
 //! (scripts/reference/tokenizer_ref.py).
 
-use std::path::{Path, PathBuf};
-
 use latent_studio::models::tokenizer::{ClipTokenizer, Pad, CHUNK_LEN};
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
+use latent_studio::testing::data_dir;
 
 fn json(name: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(data(name)).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(data_dir(name)).unwrap()).unwrap()
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
@@ -126,14 +119,14 @@ fn check_tiny(tok: &ClipTokenizer) {
 
 #[test]
 fn from_dir_with_tokenizer_json() {
-    check_tiny(&ClipTokenizer::from_dir(&data("tiny_tokenizer")).unwrap());
+    check_tiny(&ClipTokenizer::from_dir(&data_dir("tiny_tokenizer")).unwrap());
 }
 
 #[test]
 fn from_dir_with_vocab_and_merges() {
     let dir = tempfile::tempdir().unwrap();
     for f in ["vocab.json", "merges.txt", "tokenizer_config.json"] {
-        std::fs::copy(data("tiny_tokenizer").join(f), dir.path().join(f)).unwrap();
+        std::fs::copy(data_dir("tiny_tokenizer").join(f), dir.path().join(f)).unwrap();
     }
     check_tiny(&ClipTokenizer::from_dir(dir.path()).unwrap());
 
@@ -156,7 +149,7 @@ fn from_dir_with_vocab_and_merges() {
 fn from_dir_with_half_a_vocabulary_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
-        data("tiny_tokenizer").join("vocab.json"),
+        data_dir("tiny_tokenizer").join("vocab.json"),
         dir.path().join("vocab.json"),
     )
     .unwrap();

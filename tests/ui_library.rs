@@ -22,7 +22,7 @@ fn dropping_an_a1111_png_offers_its_settings() {
     let img = image::RgbImage::from_pixel(32, 48, image::Rgb([90, 120, 150]));
     std::fs::write(
         &png,
-        latent_studio::storage::image_files::encode_png(&img, &text).unwrap(),
+        latent_studio::library::image_files::encode_png(&img, &text).unwrap(),
     )
     .unwrap();
 

@@ -171,7 +171,7 @@ fn dropping_a_checkpoint_makes_it_the_model_and_a_pickle_is_refused() {
         gallery[0].result.model_hash.as_deref(),
         Some(short.as_str())
     );
-    let text = latent_studio::library::png_text_for(&gallery[0].result);
+    let text = gallery[0].result.png_text();
     assert!(text[0]
         .1
         .contains(&format!("Model hash: {short}, Model: dreamy-v3")));

@@ -5,13 +5,11 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use latent_studio::models::config_file::load_config;
-use latent_studio::networks::unet::{TextTimeConditioning, UNet2DConditionModel, UNetConfig};
 use latent_studio::models::weights::{SafeTensorsFile, WeightSet};
+use latent_studio::networks::unet::{TextTimeConditioning, UNet2DConditionModel, UNetConfig};
 
 fn case_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/unet")
-        .join(name)
+    latent_studio::testing::data_dir("unet").join(name)
 }
 
 fn run_case(name: &str) -> f32 {

@@ -3,36 +3,15 @@
 //! measuring memory and time.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use latent_studio::models::config_file::load_config;
-use latent_studio::networks::vae::{AutoencoderKl, VaeConfig};
 use latent_studio::models::weights::WeightSet;
-
-fn dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a.to_dtype(DType::F32).unwrap();
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
+use latent_studio::networks::vae::{AutoencoderKl, VaeConfig};
+use latent_studio::testing::{data_dir, max_abs_diff};
 
 fn load(name: &str, dtype: DType) -> (AutoencoderKl, HashMap<String, Tensor>) {
-    let d = dir(name);
+    let d = data_dir(name);
     let dev = Device::Cpu;
     let cfg = load_config::<VaeConfig>(&d.join("config.json")).unwrap();
     let vb = WeightSet::open(&[d.join("diffusion_pytorch_model.safetensors")])
@@ -55,7 +34,7 @@ fn check(name: &str, factor: usize) {
         ("sample", &sample, 1e-4),
         ("decoded", &decoded, 1e-4),
     ] {
-        let diff = max_diff(got, &e[key]);
+        let diff = max_abs_diff(got, &e[key]);
         println!("{name} {key}: max abs diff {diff:e}");
         assert!(diff < tol, "{name} {key}: max abs diff {diff}");
     }
@@ -77,15 +56,15 @@ fn runs_in_f16() {
     let z = e["z"].to_dtype(DType::F16).unwrap();
     let decoded = vae.decode(&z).unwrap();
     assert_eq!(decoded.dtype(), DType::F16);
-    assert!(max_diff(&decoded, &e["decoded"]) < 5e-2);
+    assert!(max_abs_diff(&decoded, &e["decoded"]) < 5e-2);
     let x = e["x"].to_dtype(DType::F16).unwrap();
     let mean = vae.encode(&x).unwrap().mean;
-    assert!(max_diff(&mean, &e["mean"]) < 5e-2);
+    assert!(max_abs_diff(&mean, &e["mean"]) < 5e-2);
 }
 
 #[test]
 fn config_parsing() {
-    let cfg = load_config::<VaeConfig>(&dir("vae_f2").join("config.json")).unwrap();
+    let cfg = load_config::<VaeConfig>(&data_dir("vae_f2").join("config.json")).unwrap();
     assert_eq!(cfg.block_out_channels, vec![32, 64]);
     assert_eq!(cfg.scaling_factor, 0.18215);
     assert_eq!(cfg.shift_factor, None);
@@ -119,8 +98,8 @@ fn config_parsing() {
 #[test]
 fn wrong_weights_are_an_error() {
     // f2 weights under the f8 config: shapes disagree.
-    let cfg = load_config::<VaeConfig>(&dir("vae_f8_oldnames").join("config.json")).unwrap();
-    let vb = WeightSet::open(&[dir("vae_f2").join("diffusion_pytorch_model.safetensors")])
+    let cfg = load_config::<VaeConfig>(&data_dir("vae_f8_oldnames").join("config.json")).unwrap();
+    let vb = WeightSet::open(&[data_dir("vae_f2").join("diffusion_pytorch_model.safetensors")])
         .unwrap()
         .var_builder(DType::F32, &Device::Cpu);
     assert!(AutoencoderKl::new(vb, &cfg).is_err());

@@ -8,14 +8,13 @@ use clap::Args;
 
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::preview::PreviewMode;
-use latent_studio::sampling::rng::RngKind;
-use latent_studio::sampling::schedulers::SamplerKind;
 use latent_studio::engine::{Engine, EngineOptions, Event, JobRequest, StartImage};
-use latent_studio::library::png_text_for;
+use latent_studio::library::emergence_gif::{save_emergence, FRAME_TIME};
+use latent_studio::library::image_files::save_png_to;
 use latent_studio::models::files::ModelSource;
 use latent_studio::models::install::default_model;
-use latent_studio::storage::emergence_gif::{save_emergence, FRAME_TIME};
-use latent_studio::storage::image_files::save_png_to;
+use latent_studio::sampling::rng::RngKind;
+use latent_studio::sampling::schedulers::SamplerKind;
 
 /// Arguments of `generate`.
 #[derive(Debug, Args)]
@@ -171,7 +170,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 }
             }
             Event::Finished { result, .. } => {
-                save_png_to(&args.out, &result.image, &png_text_for(&result))
+                save_png_to(&args.out, &result.image, &result.png_text())
                     .with_context(|| format!("cannot write {}", args.out.display()))?;
                 if let Some(gif) = &args.gif {
                     save_emergence(gif, &result.previews, &result.image, FRAME_TIME)

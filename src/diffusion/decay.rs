@@ -13,12 +13,12 @@
 use candle_core::{Device, Tensor};
 
 use crate::diffusion::preview::{latent_preview, PreviewImage};
+use crate::error::Result;
 use crate::networks::vae::LatentToRgb;
 use crate::sampling::rng::{noise_source, RngKind};
 use crate::sampling::schedulers::{
     alphas_cumprod, build_scheduler, img2img_start_step, SamplerKind, SchedulerConfig,
 };
-use crate::error::Result;
 
 /// A start image encoded to the model's latent space, plus what is needed to
 /// noise it the way the model's scheduler does.

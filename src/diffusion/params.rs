@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::sampling::rng::RngKind;
-use crate::sampling::schedulers::SamplerKind;
 use crate::error::{Error, Result};
 use crate::models::files::ModelSource;
+use crate::sampling::rng::RngKind;
+use crate::sampling::schedulers::SamplerKind;
 
 /// Smallest and largest accepted image side, in pixels.
 pub const SIZE_RANGE: std::ops::RangeInclusive<u32> = 64..=4096;

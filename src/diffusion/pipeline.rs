@@ -14,12 +14,12 @@ use image::RgbImage;
 use crate::diffusion::image_io::{fit_to, rgb_to_tensor, size_for_aspect, tensor_to_rgb};
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::{latent_preview, PreviewImage};
-use crate::networks::vae::LatentToRgb;
-use crate::sampling::rng::{noise_source, randn_tensor};
-use crate::sampling::schedulers::{build_scheduler, img2img_start_step};
 use crate::diffusion::text::encode_prompts;
 use crate::error::{Error, Result};
 use crate::models::stable_diffusion::StableDiffusion;
+use crate::networks::vae::LatentToRgb;
+use crate::sampling::rng::{noise_source, randn_tensor};
+use crate::sampling::schedulers::{build_scheduler, img2img_start_step};
 
 /// Progress of one denoising step, sent as soon as the step is done.
 #[derive(Debug, Clone)]

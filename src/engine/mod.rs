@@ -5,6 +5,7 @@
 //! are channel operations. Cancellation is seen by the worker between steps.
 
 mod downloads;
+mod png_text;
 mod protocol;
 mod worker;
 

@@ -9,9 +9,9 @@ use image::RgbImage;
 use crate::diffusion::decay::StartLatent;
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::PreviewImage;
-use crate::sampling::schedulers::SchedulerConfig;
 use crate::hub::DownloadProgress;
 use crate::models::files::ModelSource;
+use crate::sampling::schedulers::SchedulerConfig;
 
 /// Identifies a job for its whole life; assigned by [`super::Engine::submit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

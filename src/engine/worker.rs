@@ -15,10 +15,10 @@ use crate::diffusion::image_io::{fit_to, load_rgb};
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::pipeline::{encode_image, generate, resolve_size};
 use crate::diffusion::preview::PreviewMode;
-use crate::sampling::schedulers::img2img_start_step;
 use crate::error::Error;
 use crate::models::files::{ModelFiles, ModelLayout, ModelSource};
 use crate::models::stable_diffusion::StableDiffusion;
+use crate::sampling::schedulers::img2img_start_step;
 
 /// State shared between the handle and the worker.
 #[derive(Default)]

@@ -1,8 +1,8 @@
 //! Our generation parameters in AUTOMATIC1111's vocabulary, both ways.
 
 use crate::diffusion::params::GenerationParams;
-use crate::sampling::schedulers::SamplerKind;
 use crate::library::infotext::{self, Infotext, Pair};
+use crate::sampling::schedulers::SamplerKind;
 
 /// What else an infotext records besides the parameters.
 #[derive(Debug, Clone, Default, PartialEq)]

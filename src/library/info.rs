@@ -6,11 +6,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::diffusion::params::GenerationParams;
-use crate::sampling::schedulers::SamplerKind;
 use crate::library::a1111::{params_from_infotext, sampler_and_schedule};
 use crate::library::infotext::{self, parse_size};
 use crate::library::png_chunks::TextChunk;
 use crate::library::record::{StudioRecord, KEYWORD};
+use crate::sampling::schedulers::SamplerKind;
 
 /// Which tool wrote the metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]

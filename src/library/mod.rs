@@ -5,13 +5,17 @@
 //! - [`infotext`]: AUTOMATIC1111's `parameters` text (writer and parser);
 //! - [`a1111`]: our parameters ↔ that text (sampler names, schedule types);
 //! - [`record`]: our own lossless JSON chunk;
+//! - [`image_files`]: saving results as PNGs with those texts, crash-safe;
 //! - [`png_chunks`]: reading text chunks back with bounded memory;
+//! - [`emergence_gif`]: a job's step previews as an animated GIF;
 //! - [`info`]: parameters from Latent Studio, A1111, ComfyUI or InvokeAI files;
 //! - [`index`]: the SQLite index of favorites and history (files are the truth);
 //! - [`folder_scan`]: PNGs in a folder, thumbnails, leftovers of killed saves.
 
 pub mod a1111;
+pub mod emergence_gif;
 pub mod folder_scan;
+pub mod image_files;
 pub mod index;
 pub mod info;
 pub mod infotext;
@@ -19,28 +23,6 @@ pub mod png_chunks;
 pub mod record;
 
 use std::path::Path;
-
-use crate::engine::JobResult;
-
-/// The text chunks every PNG we write carries: A1111's `parameters` (for
-/// other tools) and our lossless `latent-studio` JSON.
-pub fn png_text_for(result: &JobResult) -> Vec<(String, String)> {
-    let extras = a1111::InfotextExtras {
-        model: Some(result.model.display_name()),
-        model_hash: result.model_hash.clone(),
-        img2img: result.img2img,
-    };
-    vec![
-        (
-            "parameters".to_string(),
-            a1111::to_infotext(&result.params, &extras),
-        ),
-        (
-            record::KEYWORD.to_string(),
-            record::StudioRecord::from_result(result).to_json(),
-        ),
-    ]
-}
 
 /// Why an image's parameters could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -6,9 +6,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::diffusion::params::GenerationParams;
-use crate::sampling::schedulers::SchedulerConfig;
-use crate::engine::JobResult;
 use crate::models::files::ModelSource;
+use crate::sampling::schedulers::SchedulerConfig;
 
 /// PNG keyword of the chunk.
 pub const KEYWORD: &str = "latent-studio";
@@ -39,20 +38,6 @@ pub struct StudioRecord {
 }
 
 impl StudioRecord {
-    /// The record of a finished job.
-    pub fn from_result(result: &JobResult) -> Self {
-        Self {
-            app_version: env!("CARGO_PKG_VERSION").to_string(),
-            model: result.model.clone(),
-            model_revision: result.model_revision.clone(),
-            model_hash: result.model_hash.clone(),
-            params: result.params.clone(),
-            img2img: result.img2img,
-            start_image_sha256: result.start_image_sha256.clone(),
-            scheduler: result.scheduler.clone(),
-        }
-    }
-
     /// As the chunk's JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("plain data serialises")

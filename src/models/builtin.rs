@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use crate::sampling::schedulers::SamplerKind;
 use crate::models::catalog::Defaults;
+use crate::sampling::schedulers::SamplerKind;
 
 /// The id that names it on the command line and in settings (`--model emoji-mini`).
 pub const ID: &str = "emoji-mini";

@@ -5,8 +5,8 @@
 //! tokenizer files add a few kilobytes). The download itself checks sizes and
 //! hashes against the hub's listing, not against these numbers.
 
-use crate::sampling::schedulers::SamplerKind;
 use crate::models::stable_diffusion::ModelFamily;
+use crate::sampling::schedulers::SamplerKind;
 
 /// What a catalog entry is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

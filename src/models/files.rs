@@ -216,7 +216,9 @@ impl ModelFiles {
     ) -> Result<Self> {
         let root = match source {
             ModelSource::Folder(p) => p.clone(),
-            ModelSource::Hub(id) => super::install::snapshot_with(id, prefer_fp16, cancel, progress)?,
+            ModelSource::Hub(id) => {
+                super::install::snapshot_with(id, prefer_fp16, cancel, progress)?
+            }
             ModelSource::Checkpoint(p) => return Self::from_checkpoint(source.clone(), p),
             ModelSource::BuiltIn => super::builtin::folder().ok_or_else(|| Error::MissingFile {
                 path: super::builtin::candidates().pop().unwrap_or_default(),

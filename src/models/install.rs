@@ -10,10 +10,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use super::catalog::{self, CatalogEntry};
-use crate::hub::{
-    DownloadError, DownloadProgress, DownloadRequest, HubConfig, RepoListing,
-};
 use crate::error::{Error, Result};
+use crate::hub::{DownloadError, DownloadProgress, DownloadRequest, HubConfig, RepoListing};
 
 /// The branch we download from.
 pub const REVISION: &str = "main";

@@ -11,9 +11,7 @@
 //!   [`model_hash`] (A1111's checkpoint hash), [`preview_map`] (a VAE's own
 //!   latent→RGB preview map);
 //! - text: [`tokenizer`];
-//! - the assembled pipeline: [`stable_diffusion`];
-//! - [`random`]: random-weight fixtures of the real file layout (tests,
-//!   benchmarks, examples).
+//! - the assembled pipeline: [`stable_diffusion`].
 
 pub mod builtin;
 pub mod catalog;
@@ -22,7 +20,6 @@ pub mod files;
 pub mod install;
 pub mod model_hash;
 pub mod preview_map;
-pub mod random;
 pub mod single_file;
 pub mod stable_diffusion;
 pub mod tokenizer;

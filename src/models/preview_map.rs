@@ -9,9 +9,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::networks::vae::LatentToRgb;
 use crate::error::Result;
 use crate::models::config_file::{bad_config, read_config};
+use crate::networks::vae::LatentToRgb;
 
 /// The file name, beside the VAE's `config.json`.
 pub const FILE_NAME: &str = "latent_preview.json";

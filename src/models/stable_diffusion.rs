@@ -5,18 +5,18 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device};
 
-use crate::models::config_file::load_config;
-use crate::networks::vae::{LatentSpace, LatentToRgb};
-use crate::sampling::schedulers::{PredictionType, SchedulerConfig};
 use crate::error::{Error, Result};
-use crate::networks::clip::{ClipTextConfig, ClipTextModel};
+use crate::models::config_file::load_config;
 use crate::models::files::{ComponentFiles, DiffusersFiles, ModelFiles, ModelLayout};
 use crate::models::single_file;
-use crate::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 use crate::models::tokenizer::{ClipTokenizer, Pad};
+use crate::models::weights::WeightSource;
+use crate::networks::clip::{ClipTextConfig, ClipTextModel};
+use crate::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 use crate::networks::unet::{UNet2DConditionModel, UNetConfig};
 use crate::networks::vae::{AutoencoderKl, VaeConfig};
-use crate::models::weights::WeightSource;
+use crate::networks::vae::{LatentSpace, LatentToRgb};
+use crate::sampling::schedulers::{PredictionType, SchedulerConfig};
 
 /// The model families we know defaults for, detected from the configs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

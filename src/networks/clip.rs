@@ -1,14 +1,13 @@
 //! The CLIP text encoder (transformers' `CLIPTextModel` and
 //! `CLIPTextModelWithProjection`), with Hugging Face weight names.
 
-
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{embedding, layer_norm, linear, linear_no_bias, Embedding, LayerNorm, Linear};
 use candle_nn::{Module, VarBuilder};
 use serde::Deserialize;
 
-use candle_core::Result;
 use crate::networks::attention::{causal_mask, merge_heads, split_heads};
+use candle_core::Result;
 
 /// Activation of the MLP blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -291,19 +291,6 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
-
     #[test]
     fn strided_conv_equals_candle_conv() {
         let dev = Device::Cpu;
@@ -311,7 +298,7 @@ mod tests {
         let w = Tensor::randn(0f32, 1., (6, 4, 3, 3), &dev).unwrap();
         let expected = x.conv2d(&w, 1, 2, 1, 1).unwrap();
         let got = Conv2d::new(w, None, 1, 2).unwrap().forward(&x).unwrap();
-        assert_eq!(max_diff(&got, &expected), 0.0);
+        assert_eq!(crate::testing::max_abs_diff(&got, &expected), 0.0);
     }
 
     #[test]
@@ -331,11 +318,14 @@ mod tests {
                 panic!("stride 1 uses the banded path")
             };
             let got = conv.forward(&x).unwrap();
-            assert!(max_diff(&got, &expected) < 1e-4, "k {k} p {p} forward");
+            assert!(
+                crate::testing::max_abs_diff(&got, &expected) < 1e-4,
+                "k {k} p {p} forward"
+            );
             for band in [1, 2, 3, 4, 100] {
                 let got = conv.forward_banded(&x, cols, Some(band)).unwrap();
                 assert_eq!(got.dims(), expected.dims());
-                let d = max_diff(&got, &expected);
+                let d = crate::testing::max_abs_diff(&got, &expected);
                 assert!(d < 1e-4, "k {k} p {p} band {band}: {d}");
             }
         }

@@ -6,13 +6,12 @@
 //! It reads the *scaled* diffusion latents as they are (no division by the
 //! VAE scaling factor) and returns RGB in [-1, 1] like the VAE.
 
-
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use candle_core::Result;
 use crate::networks::layers::{conv2d, Conv2d};
+use candle_core::Result;
 
 fn d_blocks() -> Vec<usize> {
     vec![64; 4]

@@ -1,16 +1,12 @@
-//! Files on disk: saving images without ever leaving a half-written file,
-//! naming them, and exporting the emergence timeline as an animated GIF.
+//! Bytes on disk, safely, knowing nothing of images or models: files that
+//! are never half-written, their names, the default folders.
 //!
 //! - [`atomic`]: write to a temporary file, fsync, then move into place;
 //! - [`naming`]: names like `2026-11-23_21-04-05_a-terrier-in-the-snow_1234.png`;
-//! - [`folders`]: where favorites and history live by default;
-//! - [`image_files`]: PNG saving of results;
-//! - [`emergence_gif`]: the step previews as an animation.
+//! - [`folders`]: where favorites, history and models live by default.
 
 pub mod atomic;
-pub mod emergence_gif;
 pub mod folders;
-pub mod image_files;
 pub mod naming;
 
 use std::path::PathBuf;

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::diffusion::params::GenerationParams;
+use crate::models::files::ModelSource;
 use crate::sampling::rng::RngKind;
 use crate::sampling::schedulers::SamplerKind;
-use crate::models::files::ModelSource;
 
 /// Steps the slider offers (the 1–50; the CLI accepts more).
 pub const STEPS_SLIDER: std::ops::RangeInclusive<usize> = 1..=50;

@@ -11,8 +11,8 @@ use image::RgbImage;
 use crate::diffusion::decay::DecayLens;
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::PreviewImage;
-use crate::sampling::schedulers::SamplerKind;
 use crate::engine::{JobId, JobResult};
+use crate::sampling::schedulers::SamplerKind;
 use crate::ui::notifications::Notifications;
 use crate::ui::settings::Settings;
 

@@ -17,9 +17,9 @@ use candle_nn::VarBuilder;
 use serde_json::{json, Value};
 
 use latent_studio::networks::clip::{ClipTextConfig, ClipTextModel};
-use latent_studio::models::random::write_random_weights;
 use latent_studio::networks::unet::{UNet2DConditionModel, UNetConfig};
 use latent_studio::networks::vae::{AutoencoderKl, VaeConfig};
+use latent_studio::testing::random_weights::write_random_weights;
 
 /// Which real pipeline layout the fixture imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,7 +337,7 @@ fn isolate_from_the_machine() {
 
 /// The committed tiny TAESD (tests/data/taesd, from scripts/reference/taesd.py).
 pub fn tiny_taesd() -> latent_studio::models::files::ComponentFiles {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/taesd");
+    let dir = latent_studio::testing::data_dir("taesd");
     latent_studio::models::files::ComponentFiles {
         config: dir.join("config.json"),
         weights: vec![dir.join("diffusion_pytorch_model.safetensors")],

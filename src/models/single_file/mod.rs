@@ -26,14 +26,14 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 
-use crate::sampling::schedulers::{PredictionType, SchedulerConfig};
 use crate::error::{Error, Result};
-use crate::networks::clip::ClipTextConfig;
 use crate::models::stable_diffusion::ModelFamily;
 use crate::models::tokenizer::Pad;
+use crate::models::weights::{RenamedTensors, SafeTensorsFile, Stored, WeightSource};
+use crate::networks::clip::ClipTextConfig;
 use crate::networks::unet::{UNet2DConditionModel, UNetConfig};
 use crate::networks::vae::VaeConfig;
-use crate::models::weights::{RenamedTensors, SafeTensorsFile, Stored, WeightSource};
+use crate::sampling::schedulers::{PredictionType, SchedulerConfig};
 
 mod text_encoders;
 mod unet;

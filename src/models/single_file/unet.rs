@@ -7,8 +7,8 @@ use super::{bad, renamed, Shapes};
 use super::{split_index, UNET};
 use crate::error::Result;
 use crate::models::stable_diffusion::ModelFamily;
-use crate::networks::unet::UNetConfig;
 use crate::models::weights::{SafeTensorsFile, Stored, WeightSource};
+use crate::networks::unet::UNetConfig;
 
 pub(super) fn unet_part(
     shapes: &Shapes,

@@ -7,8 +7,8 @@ use super::{bad, renamed, Shapes};
 use super::{split_index, VAE};
 use crate::error::Result;
 use crate::models::stable_diffusion::ModelFamily;
-use crate::networks::vae::VaeConfig;
 use crate::models::weights::{SafeTensorsFile, Stored, WeightSource};
+use crate::networks::vae::VaeConfig;
 
 pub(super) fn vae_part(
     shapes: &Shapes,

@@ -1,8 +1,6 @@
 //! The U-Net's config.json (diffusers `UNet2DConditionModel`), as data.
 
-
 use serde::Deserialize;
-
 
 /// A config value that diffusers allows either once for all blocks or per block.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -155,7 +153,6 @@ impl crate::networks::NetworkConfig for UNetConfig {
 }
 
 impl UNetConfig {
-
     /// Reject configurations this implementation does not build.
     pub fn validate(&self) -> std::result::Result<(), String> {
         let n = self.block_out_channels.len();

@@ -4,9 +4,9 @@ use candle_core::{Module, Tensor};
 use candle_nn::{GroupNorm, Linear, VarBuilder};
 
 use super::config::{VaeConfig, EPS};
-use candle_core::Result;
 use crate::networks::attention::attention;
 use crate::networks::layers::{conv2d, Conv2d, Downsample2D, ResnetBlock2D, Upsample2D};
+use candle_core::Result;
 
 /// Single-head self-attention over all pixels, as in the VAE's mid block.
 struct SpatialAttention {

@@ -1,8 +1,6 @@
 //! The VAE's config.json (diffusers `AutoencoderKL`), as data.
 
-
 use serde::Deserialize;
-
 
 /// GroupNorm epsilon used everywhere in the VAE.
 pub(super) const EPS: f64 = 1e-6;
@@ -93,7 +91,6 @@ impl crate::networks::NetworkConfig for VaeConfig {
 }
 
 impl VaeConfig {
-
     /// Checks what the model code relies on.
     pub fn validate(&self) -> std::result::Result<(), String> {
         if self.block_out_channels.is_empty() || self.layers_per_block == 0 {

@@ -14,9 +14,9 @@ pub use latent_rgb::{LatentSpace, LatentToRgb};
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 
-use candle_core::Result;
 use crate::networks::layers::{conv2d, Conv2d};
 use blocks::{Decoder, Encoder};
+use candle_core::Result;
 
 /// Diagonal Gaussian over latents produced by [`AutoencoderKl::encode`].
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@ use super::config::{PredictionType, SchedulerConfig, TimestepSpacing};
 use super::ops::{check_step, f32, like, lincomb};
 use super::schedule::{alphas_cumprod_f32, np_arange_down, np_linspace};
 use super::{Scheduler, StepOutput};
-use crate::sampling::rng::NoiseSource;
 use crate::error::Result;
+use crate::sampling::rng::NoiseSource;
 
 /// Integer timesteps of DDIM-style schedulers (DDIM, and DDPM-like ones).
 pub(super) fn ddim_timesteps(cfg: &SchedulerConfig, steps: usize) -> Vec<usize> {

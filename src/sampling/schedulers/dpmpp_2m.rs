@@ -9,8 +9,8 @@ use super::config::{PredictionType, SchedulerConfig};
 use super::multistep::{alpha_sigma, MultistepSchedule};
 use super::ops::{check_step, f32, like, lincomb, scale};
 use super::{Scheduler, StepOutput};
-use crate::sampling::rng::NoiseSource;
 use crate::error::Result;
+use crate::sampling::rng::NoiseSource;
 
 /// DPM-Solver++ 2M, optionally on the Karras sigma ramp.
 pub(super) struct DpmPp2M {

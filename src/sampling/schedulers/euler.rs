@@ -9,8 +9,8 @@ use super::schedule::{
     alphas_cumprod_f32, interp, karras_sigmas, log_sigmas, np_arange_down, sigma_table, sigma_to_t,
 };
 use super::{Scheduler, StepOutput};
-use crate::sampling::rng::NoiseSource;
 use crate::error::Result;
+use crate::sampling::rng::NoiseSource;
 
 /// Timesteps and sigmas (one more than steps, ending in 0) of the Euler
 /// family, as `EulerDiscreteScheduler.set_timesteps` picks them.

@@ -8,8 +8,8 @@ use super::config::{PredictionType, SchedulerConfig};
 use super::euler::SigmaSchedule;
 use super::ops::{check_step, f32, like, scale};
 use super::{Scheduler, StepOutput};
-use crate::sampling::rng::{randn_tensor, NoiseSource};
 use crate::error::Result;
+use crate::sampling::rng::{randn_tensor, NoiseSource};
 
 /// Ancestral Euler sampler.
 pub(super) struct EulerAncestral {

@@ -9,8 +9,8 @@ use super::ddim::split_prediction;
 use super::ops::{check_step, f32, lincomb};
 use super::schedule::alphas_cumprod_f32;
 use super::{Scheduler, StepOutput};
-use crate::sampling::rng::{randn_tensor, NoiseSource};
 use crate::error::{Error, Result};
+use crate::sampling::rng::{randn_tensor, NoiseSource};
 
 /// LCM multistep sampler.
 pub(super) struct Lcm {

@@ -9,8 +9,8 @@ use super::config::{PredictionType, SchedulerConfig};
 use super::multistep::{alpha_sigma, MultistepSchedule};
 use super::ops::{check_step, f32, like, lincomb, scale};
 use super::{Scheduler, StepOutput};
-use crate::sampling::rng::NoiseSource;
 use crate::error::Result;
+use crate::sampling::rng::NoiseSource;
 
 /// What the solver remembers between steps.
 struct History {

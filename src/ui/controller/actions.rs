@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use super::start_image::{decode_start_image, with_thumbnail};
 use crate::engine::{JobRequest, StartImage};
-use crate::library::png_text_for;
-use crate::storage::image_files::save_png;
+use crate::library::image_files::save_png;
 use crate::storage::naming::image_stem;
 use crate::ui::actions::Action;
 use crate::ui::app::StudioApp;
@@ -206,7 +205,7 @@ impl StudioApp {
         self.background.spawn("save", move || Done::Saved {
             id,
             favorite: true,
-            result: save_png(&dir, &result.image, &result.params, &png_text_for(&result))
+            result: save_png(&dir, &result.image, &result.params, &result.png_text())
                 .map_err(|e| e.to_string()),
         });
     }

@@ -1,8 +1,8 @@
 //! Catalog downloads from the model picker: start, follow, finish.
 
 use crate::engine::{download_label, DownloadUpdate, JobId};
-use crate::models::catalog;
 use crate::hub::format_bytes;
+use crate::models::catalog;
 use crate::ui::app::StudioApp;
 use crate::ui::state::{ModelChoice, ModelDownload};
 

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::diffusion::decay::DecayLens;
-use crate::sampling::rng::RngKind;
 use crate::engine::Event;
+use crate::sampling::rng::RngKind;
 use crate::ui::app::StudioApp;
 use crate::ui::state::{GalleryItem, LiveRun};
 use crate::ui::textures::preview_to_color_image;

@@ -4,9 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::diffusion::image_io::load_rgb;
-use crate::sampling::rng::RngKind;
 use crate::engine::{EncodeRequest, StartImage};
 use crate::models::files::ModelSource;
+use crate::sampling::rng::RngKind;
 use crate::ui::app::StudioApp;
 use crate::ui::background::Done;
 use crate::ui::state::LensKey;

@@ -3,10 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::library::png_text_for;
+use crate::library::emergence_gif::{save_emergence, FRAME_TIME};
+use crate::library::image_files::{save_png, save_png_to};
 use crate::models::files::ModelSource;
-use crate::storage::emergence_gif::{save_emergence, FRAME_TIME};
-use crate::storage::image_files::{save_png, save_png_to};
 use crate::ui::app::StudioApp;
 use crate::ui::background::{DialogPurpose, Done, ModelScan};
 use crate::ui::state::{GalleryItem, ModelChoice, StartImageState};
@@ -166,7 +165,7 @@ impl StudioApp {
                     self.background.spawn("save-as", move || Done::Saved {
                         id,
                         favorite: false,
-                        result: save_png_to(&path, &result.image, &png_text_for(&result))
+                        result: save_png_to(&path, &result.image, &result.png_text())
                             .map(|()| path)
                             .map_err(|e| e.to_string()),
                     });
@@ -227,7 +226,7 @@ impl StudioApp {
         };
         let result = item.result.clone();
         self.background.spawn("history", move || {
-            match save_png(&dir, &result.image, &result.params, &png_text_for(&result)) {
+            match save_png(&dir, &result.image, &result.params, &result.png_text()) {
                 Ok(path) => Done::KeptInHistory(path),
                 Err(e) => Done::Message {
                     title: "Could not keep the image in the history folder".into(),

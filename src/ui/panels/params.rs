@@ -160,8 +160,8 @@ fn model_name(value: &str) -> String {
 /// Catalog models not installed yet, each with its size, license and a
 /// Download button (or the running download's progress and Cancel).
 fn catalog_downloads(ui: &mut egui::Ui, studio: &Studio, actions: &mut Vec<Action>) {
-    use crate::models::catalog::CATALOG;
     use crate::hub::format_bytes;
+    use crate::models::catalog::CATALOG;
     let missing: Vec<_> = CATALOG
         .iter()
         .filter(|e| !studio.models.iter().any(|m| m.value == e.repo))

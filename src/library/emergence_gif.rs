@@ -8,8 +8,8 @@ use image::codecs::gif::{GifEncoder, Repeat};
 use image::imageops::FilterType;
 use image::{Delay, Frame, RgbImage, RgbaImage};
 
-use super::StorageError;
 use crate::diffusion::preview::PreviewImage;
+use crate::storage::StorageError;
 
 /// How long each step shows in an exported GIF (the window and the CLI).
 pub const FRAME_TIME: Duration = Duration::from_millis(150);
@@ -67,7 +67,7 @@ pub fn save_emergence(
 ) -> Result<(), StorageError> {
     let mut bytes = Vec::new();
     encode_emergence(previews, final_image, frame_time, &mut bytes)?;
-    super::atomic::replace_file(path, |w| w.write_all(&bytes))
+    crate::storage::atomic::replace_file(path, |w| w.write_all(&bytes))
 }
 
 /// Nearest-neighbour when enlarging at least twice (a 16 px preview or a

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use super::atomic::create_new_file;
-use super::naming::image_stem;
-use super::StorageError;
 use crate::diffusion::params::GenerationParams;
+use crate::storage::atomic::create_new_file;
+use crate::storage::naming::image_stem;
+use crate::storage::StorageError;
 
 /// Text chunks to embed: (keyword, text), e.g. `("parameters", infotext)`.
 pub type PngText = [(String, String)];
@@ -63,7 +63,7 @@ pub fn encode_png(image: &RgbImage, text: &PngText) -> Result<Vec<u8>, StorageEr
 /// replace an existing file, as save dialogs confirm), crash-safely.
 pub fn save_png_to(path: &Path, image: &RgbImage, text: &PngText) -> Result<(), StorageError> {
     let encoded = encode_png(image, text)?;
-    super::atomic::replace_file(path, |w| w.write_all(&encoded))
+    crate::storage::atomic::replace_file(path, |w| w.write_all(&encoded))
 }
 
 #[cfg(test)]
