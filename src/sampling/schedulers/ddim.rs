@@ -4,13 +4,15 @@
 use candle_core::Tensor;
 
 use super::config::{PredictionType, SchedulerConfig, TimestepSpacing};
-use super::ops::{check_step, f32, like, lincomb};
+use super::ops::{alpha_add_noise, check_step, lincomb};
 use super::schedule::{alphas_cumprod_f32, np_arange_down, np_linspace};
-use super::{Scheduler, StepOutput};
+use super::Scheduler;
 use crate::error::Result;
 use crate::sampling::rng::NoiseSource;
 
 /// Integer timesteps of DDIM-style schedulers (DDIM, and DDPM-like ones).
+/// diffusers: `DDIMScheduler.set_timesteps` (a deliberate copy: integer
+/// timesteps, `steps` points).
 pub(super) fn ddim_timesteps(cfg: &SchedulerConfig, steps: usize) -> Vec<usize> {
     let t_train = cfg.num_train_timesteps;
     match cfg.timestep_spacing {
@@ -99,16 +101,16 @@ impl Scheduler for Ddim {
         &self.timesteps
     }
 
-    fn step(
+    /// diffusers: `DDIMScheduler.step`.
+    fn step_f32(
         &mut self,
         model_output: &Tensor,
         step: usize,
         sample: &Tensor,
         _noise: &mut dyn NoiseSource,
-    ) -> Result<StepOutput> {
+    ) -> Result<(Tensor, Tensor)> {
         check_step(step, self.timesteps.len())?;
-        let dtype = sample.dtype();
-        let (x, out) = (f32(sample)?, f32(model_output)?);
+        let (x, out) = (sample.clone(), model_output.clone());
         let t = self.int_timesteps[step];
         let alpha_prod = self.alphas_cumprod[t];
         let alpha_prev = match t.checked_sub(self.stride) {
@@ -126,16 +128,15 @@ impl Scheduler for Ddim {
             &eps,
             (1.0 - alpha_prev).sqrt() as f64,
         )?;
-        Ok(StepOutput {
-            prev_sample: like(prev, dtype)?,
-            pred_original: like(x0, dtype)?,
-        })
+        Ok((prev, x0))
     }
 
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {
         check_step(step, self.timesteps.len())?;
-        let ac = self.alphas_cumprod[self.int_timesteps[step]];
-        let noise = noise.to_dtype(original.dtype())?;
-        lincomb(original, ac.sqrt() as f64, &noise, (1.0 - ac).sqrt() as f64)
+        alpha_add_noise(
+            self.alphas_cumprod[self.int_timesteps[step]],
+            original,
+            noise,
+        )
     }
 }

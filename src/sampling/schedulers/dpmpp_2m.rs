@@ -7,8 +7,8 @@ use candle_core::Tensor;
 
 use super::config::{PredictionType, SchedulerConfig};
 use super::multistep::{alpha_sigma, MultistepSchedule};
-use super::ops::{check_step, f32, like, lincomb, scale};
-use super::{Scheduler, StepOutput};
+use super::ops::{check_step, lincomb, scale};
+use super::Scheduler;
 use crate::error::Result;
 use crate::sampling::rng::NoiseSource;
 
@@ -35,17 +35,16 @@ impl Scheduler for DpmPp2M {
         &self.sched.timesteps
     }
 
-    fn step(
+    /// diffusers: `DPMSolverMultistepScheduler.step (2nd-order multistep update)`.
+    fn step_f32(
         &mut self,
         model_output: &Tensor,
         step: usize,
         sample: &Tensor,
         _noise: &mut dyn NoiseSource,
-    ) -> Result<StepOutput> {
+    ) -> Result<(Tensor, Tensor)> {
         let n = self.sched.timesteps.len();
-        check_step(step, n)?;
-        let dtype = sample.dtype();
-        let (x, out) = (f32(sample)?, f32(model_output)?);
+        let (x, out) = (sample.clone(), model_output.clone());
         let x0 = self.sched.x0(self.prediction, &out, &x, step)?;
 
         let (alpha_t, sigma_t) = alpha_sigma(self.sched.sigmas[step + 1]);
@@ -70,12 +69,9 @@ impl Scheduler for DpmPp2M {
                 (first_order - scale(&d1, (0.5 * phi) as f64)?)?
             }
         };
-        let pred_original = like(x0.clone(), dtype)?;
+        let pred_original = x0.clone();
         self.previous = Some((step, x0));
-        Ok(StepOutput {
-            prev_sample: like(prev, dtype)?,
-            pred_original,
-        })
+        Ok((prev, pred_original))
     }
 
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {

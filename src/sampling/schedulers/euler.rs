@@ -4,11 +4,12 @@
 use candle_core::Tensor;
 
 use super::config::{PredictionType, SchedulerConfig, TimestepSpacing};
-use super::ops::{check_step, f32, like, scale};
+use super::ops::{check_step, scale};
 use super::schedule::{
-    alphas_cumprod_f32, interp, karras_sigmas, log_sigmas, np_arange_down, sigma_table, sigma_to_t,
+    alphas_cumprod_for_sigmas, interp, karras_sigmas, log_sigmas, np_arange_down, sigma_table,
+    sigma_to_t,
 };
-use super::{Scheduler, StepOutput};
+use super::Scheduler;
 use crate::error::Result;
 use crate::sampling::rng::NoiseSource;
 
@@ -23,7 +24,8 @@ pub(super) struct SigmaSchedule {
 impl SigmaSchedule {
     pub(super) fn new(cfg: &SchedulerConfig, steps: usize, karras: bool) -> Self {
         let t_train = cfg.num_train_timesteps;
-        // Euler keeps timesteps as float32 (linspace ones are fractional).
+        // diffusers: `EulerDiscreteScheduler.set_timesteps` (a deliberate
+        // copy: Euler keeps timesteps as float32, linspace ones fractional).
         let timesteps: Vec<f32> = match cfg.timestep_spacing {
             TimestepSpacing::Linspace => {
                 let step = (t_train - 1) as f64 / (steps.max(2) - 1) as f64;
@@ -49,11 +51,7 @@ impl SigmaSchedule {
             }
         };
 
-        let mut ac = alphas_cumprod_f32(cfg);
-        if cfg.rescale_betas_zero_snr {
-            // diffusers keeps the last sigma finite this way.
-            *ac.last_mut().expect("non-empty") = 2f32.powi(-24);
-        }
+        let ac = alphas_cumprod_for_sigmas(cfg);
         let table = sigma_table(&ac);
         let mut sigmas: Vec<f64> = timesteps
             .iter()
@@ -154,25 +152,22 @@ impl Scheduler for Euler {
         self.sched.scale_input(sample, step)
     }
 
-    fn step(
+    /// diffusers: `EulerDiscreteScheduler.step`.
+    fn step_f32(
         &mut self,
         model_output: &Tensor,
         step: usize,
         sample: &Tensor,
         _noise: &mut dyn NoiseSource,
-    ) -> Result<StepOutput> {
+    ) -> Result<(Tensor, Tensor)> {
         check_step(step, self.sched.timesteps.len())?;
-        let dtype = sample.dtype();
-        let (x, out) = (f32(sample)?, f32(model_output)?);
+        let (x, out) = (sample.clone(), model_output.clone());
         let sigma = self.sched.sigmas[step];
         let x0 = self.sched.pred_original(self.prediction, &out, &x, sigma)?;
         let derivative = ((&x - &x0)? / sigma as f64)?;
         let dt = self.sched.sigmas[step + 1] - sigma;
         let prev = (&x + scale(&derivative, dt as f64)?)?;
-        Ok(StepOutput {
-            prev_sample: like(prev, dtype)?,
-            pred_original: like(x0, dtype)?,
-        })
+        Ok((prev, x0))
     }
 
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {

@@ -6,8 +6,8 @@ use candle_core::Tensor;
 
 use super::config::{PredictionType, SchedulerConfig};
 use super::euler::SigmaSchedule;
-use super::ops::{check_step, f32, like, scale};
-use super::{Scheduler, StepOutput};
+use super::ops::{check_step, scale};
+use super::Scheduler;
 use crate::error::Result;
 use crate::sampling::rng::{randn_tensor, NoiseSource};
 
@@ -40,16 +40,16 @@ impl Scheduler for EulerAncestral {
         self.sched.scale_input(sample, step)
     }
 
-    fn step(
+    /// diffusers: `EulerAncestralDiscreteScheduler.step`.
+    fn step_f32(
         &mut self,
         model_output: &Tensor,
         step: usize,
         sample: &Tensor,
         noise: &mut dyn NoiseSource,
-    ) -> Result<StepOutput> {
+    ) -> Result<(Tensor, Tensor)> {
         check_step(step, self.sched.timesteps.len())?;
-        let dtype = sample.dtype();
-        let (x, out) = (f32(sample)?, f32(model_output)?);
+        let (x, out) = (sample.clone(), model_output.clone());
         let sigma_from = self.sched.sigmas[step];
         let sigma_to = self.sched.sigmas[step + 1];
         let x0 = self
@@ -69,10 +69,7 @@ impl Scheduler for EulerAncestral {
         // diffusers' generator.
         let fresh = randn_tensor(noise, x.dims(), x.device())?;
         let prev = (prev + scale(&fresh, sigma_up as f64)?)?;
-        Ok(StepOutput {
-            prev_sample: like(prev, dtype)?,
-            pred_original: like(x0, dtype)?,
-        })
+        Ok((prev, x0))
     }
 
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {

@@ -6,9 +6,9 @@ use candle_core::Tensor;
 
 use super::config::{PredictionType, SchedulerConfig};
 use super::ddim::split_prediction;
-use super::ops::{check_step, f32, lincomb};
+use super::ops::{alpha_add_noise, check_step, lincomb};
 use super::schedule::alphas_cumprod_f32;
-use super::{Scheduler, StepOutput};
+use super::Scheduler;
 use crate::error::{Error, Result};
 use crate::sampling::rng::{randn_tensor, NoiseSource};
 
@@ -64,17 +64,16 @@ impl Scheduler for Lcm {
         &self.timesteps
     }
 
-    fn step(
+    /// diffusers: `LCMScheduler.step`.
+    fn step_f32(
         &mut self,
         model_output: &Tensor,
         step: usize,
         sample: &Tensor,
         noise: &mut dyn NoiseSource,
-    ) -> Result<StepOutput> {
+    ) -> Result<(Tensor, Tensor)> {
         let n = self.timesteps.len();
-        check_step(step, n)?;
-        let dtype = sample.dtype();
-        let (x, out) = (f32(sample)?, f32(model_output)?);
+        let (x, out) = (sample.clone(), model_output.clone());
         let t = self.int_timesteps[step];
         let (mut x0, _) = split_prediction(self.prediction, &out, &x, self.alphas_cumprod[t])?;
         if let Some(r) = self.clip {
@@ -94,16 +93,15 @@ impl Scheduler for Lcm {
         } else {
             denoised.clone()
         };
-        Ok(StepOutput {
-            prev_sample: prev.to_dtype(dtype)?,
-            pred_original: denoised.to_dtype(dtype)?,
-        })
+        Ok((prev, denoised))
     }
 
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {
         check_step(step, self.timesteps.len())?;
-        let ac = self.alphas_cumprod[self.int_timesteps[step]];
-        let noise = noise.to_dtype(original.dtype())?;
-        lincomb(original, ac.sqrt() as f64, &noise, (1.0 - ac).sqrt() as f64)
+        alpha_add_noise(
+            self.alphas_cumprod[self.int_timesteps[step]],
+            original,
+            noise,
+        )
     }
 }

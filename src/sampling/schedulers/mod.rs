@@ -148,15 +148,36 @@ pub trait Scheduler: Send {
         Ok(sample.clone())
     }
 
-    /// Advances `sample` from step `step` to the next noise level. Ancestral
-    /// samplers draw their fresh noise from `noise`.
+    /// Advances `sample` from step `step` to the next noise level, in f32
+    /// whatever the model computes in, and returns the result in the
+    /// sample's dtype. Ancestral samplers draw their fresh noise from
+    /// `noise`. The sampler's own maths is [`Scheduler::step_f32`].
     fn step(
         &mut self,
         model_output: &Tensor,
         step: usize,
         sample: &Tensor,
         noise: &mut dyn NoiseSource,
-    ) -> Result<StepOutput>;
+    ) -> Result<StepOutput> {
+        ops::check_step(step, self.timesteps().len())?;
+        let dtype = sample.dtype();
+        let (prev, x0) =
+            self.step_f32(&ops::f32(model_output)?, step, &ops::f32(sample)?, noise)?;
+        Ok(StepOutput {
+            prev_sample: ops::like(prev, dtype)?,
+            pred_original: ops::like(x0, dtype)?,
+        })
+    }
+
+    /// One step on f32 tensors, `step` already checked: the next sample and
+    /// the estimate of x0. Each sampler's maths, as its diffusers class does it.
+    fn step_f32(
+        &mut self,
+        model_output: &Tensor,
+        step: usize,
+        sample: &Tensor,
+        noise: &mut dyn NoiseSource,
+    ) -> Result<(Tensor, Tensor)>;
 
     /// Noises a clean latent to the level this sampler expects at `step`
     /// (the starting point of img2img).

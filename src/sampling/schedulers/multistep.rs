@@ -7,7 +7,7 @@ use candle_core::Tensor;
 use super::config::{BetaSchedule, PredictionType, SchedulerConfig, TimestepSpacing};
 use super::ops::{lincomb, scale};
 use super::schedule::{
-    alphas_cumprod_f32, interp, karras_sigmas, log_sigmas, np_arange_down, np_linspace,
+    alphas_cumprod_for_sigmas, interp, karras_sigmas, log_sigmas, np_arange_down, np_linspace,
     sigma_table, sigma_to_t,
 };
 use crate::error::Result;
@@ -21,6 +21,8 @@ pub(super) struct MultistepSchedule {
 impl MultistepSchedule {
     pub(super) fn new(cfg: &SchedulerConfig, steps: usize, karras: bool) -> Self {
         let t_train = cfg.num_train_timesteps;
+        // diffusers: `DPMSolverMultistepScheduler.set_timesteps` (also
+        // UniPC's; a deliberate copy: integer timesteps, steps + 1 points).
         let spaced: Vec<f64> = match cfg.timestep_spacing {
             // Both pick steps + 1 points and drop the final t = 0.
             TimestepSpacing::Linspace => np_linspace(0.0, (t_train - 1) as f64, steps + 1)
@@ -44,10 +46,7 @@ impl MultistepSchedule {
             }
         };
 
-        let mut ac = alphas_cumprod_f32(cfg);
-        if cfg.rescale_betas_zero_snr {
-            *ac.last_mut().expect("non-empty") = 2f32.powi(-24);
-        }
+        let ac = alphas_cumprod_for_sigmas(cfg);
         let table = sigma_table(&ac);
         let (timesteps, sigmas): (Vec<f64>, Vec<f64>) = if karras {
             // Unlike Euler, the multistep solvers ramp over the whole trained range.

@@ -25,6 +25,14 @@ pub(super) fn like(t: Tensor, dtype: DType) -> Result<Tensor> {
     Ok(t.to_dtype(dtype)?)
 }
 
+/// `sqrt(ac) * original + sqrt(1 - ac) * noise`: noising in alpha space at
+/// one timestep's `alphas_cumprod` (diffusers: `DDIMScheduler.add_noise`,
+/// which LCM shares).
+pub(super) fn alpha_add_noise(ac: f32, original: &Tensor, noise: &Tensor) -> Result<Tensor> {
+    let noise = noise.to_dtype(original.dtype())?;
+    lincomb(original, ac.sqrt() as f64, &noise, (1.0 - ac).sqrt() as f64)
+}
+
 /// Checks a step index against the schedule length.
 pub(super) fn check_step(step: usize, len: usize) -> Result<()> {
     if step >= len {

@@ -103,6 +103,19 @@ pub(crate) fn alphas_cumprod_f32(cfg: &SchedulerConfig) -> Vec<f32> {
     cumprod(&betas(cfg))
 }
 
+/// `alphas_cumprod` for the sigma-based samplers (Euler family, DPM++,
+/// UniPC): with zero-terminal-SNR betas the last one is 0, an infinite
+/// sigma, so diffusers sets it to 2^-24 and keeps the last sigma finite.
+pub(crate) fn alphas_cumprod_for_sigmas(cfg: &SchedulerConfig) -> Vec<f32> {
+    let mut ac = alphas_cumprod_f32(cfg);
+    if cfg.rescale_betas_zero_snr {
+        if let Some(last) = ac.last_mut() {
+            *last = 2f32.powi(-24);
+        }
+    }
+    ac
+}
+
 /// `sqrt((1 - ac) / ac)` per training timestep, float32 like diffusers.
 pub(crate) fn sigma_table(alphas_cumprod: &[f32]) -> Vec<f32> {
     alphas_cumprod

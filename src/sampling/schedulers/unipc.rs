@@ -7,8 +7,8 @@ use candle_core::Tensor;
 
 use super::config::{PredictionType, SchedulerConfig};
 use super::multistep::{alpha_sigma, MultistepSchedule};
-use super::ops::{check_step, f32, like, lincomb, scale};
-use super::{Scheduler, StepOutput};
+use super::ops::{check_step, lincomb, scale};
+use super::Scheduler;
 use crate::error::Result;
 use crate::sampling::rng::NoiseSource;
 
@@ -119,17 +119,16 @@ impl Scheduler for UniPc {
         &self.sched.timesteps
     }
 
-    fn step(
+    /// diffusers: `UniPCMultistepScheduler.step (bh2 predictor + corrector)`.
+    fn step_f32(
         &mut self,
         model_output: &Tensor,
         step: usize,
         sample: &Tensor,
         _noise: &mut dyn NoiseSource,
-    ) -> Result<StepOutput> {
+    ) -> Result<(Tensor, Tensor)> {
         let n = self.sched.timesteps.len();
-        check_step(step, n)?;
-        let dtype = sample.dtype();
-        let (mut x, out) = (f32(sample)?, f32(model_output)?);
+        let (mut x, out) = (sample.clone(), model_output.clone());
         let x0 = self.sched.x0(self.prediction, &out, &x, step)?;
 
         // Only a continuation of the previous step has usable history
@@ -142,7 +141,7 @@ impl Scheduler for UniPc {
         // Lower order at the very end and while history is short.
         let order = if m1.is_some() { 2.min(n - step) } else { 1 };
         let prev = self.predict(&x, &x0, m1.as_ref(), step, order)?;
-        let pred_original = like(x0.clone(), dtype)?;
+        let pred_original = x0.clone();
         self.history = Some(History {
             step,
             m0: x0,
@@ -150,10 +149,7 @@ impl Scheduler for UniPc {
             last_sample: x,
             order,
         });
-        Ok(StepOutput {
-            prev_sample: like(prev, dtype)?,
-            pred_original,
-        })
+        Ok((prev, pred_original))
     }
 
     fn add_noise(&self, original: &Tensor, noise: &Tensor, step: usize) -> Result<Tensor> {
