@@ -45,8 +45,8 @@ use latent_studio::models::weights::WeightSet;
 use latent_studio::networks::clip::{ClipTextConfig, ClipTextModel};
 use latent_studio::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 use latent_studio::networks::unet::{UNet2DConditionModel, UNetConfig};
-use latent_studio::networks::vae::LatentSpace;
-use latent_studio::networks::vae::{AutoencoderKl, VaeConfig};
+use latent_studio::networks::vae::{AutoencoderKl, LatentSpace, VaeConfig};
+use latent_studio::sampling::rng::TorchCpuRng;
 use latent_studio::testing::random_weights::write_random_weights;
 
 const STAGES: &[(&str, &str)] = &[
@@ -76,6 +76,10 @@ const STAGES: &[(&str, &str)] = &[
     (
         "ckpt-warm",
         "load whole model, single-file checkpoint, warm cache",
+    ),
+    (
+        "noise",
+        "seeded noise: randn 4×128×128 (an SDXL 1024² latent)",
     ),
     ("mini-load", "built-in emoji model: load"),
     (
@@ -445,6 +449,14 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
                 })?
             }
         }
+        "noise" => {
+            let mut rng = TorchCpuRng::new(3);
+            time_runs(runs.max(3), || {
+                let v = rng.randn(4 * 128 * 128);
+                anyhow::ensure!(v.len() == 65_536, "randn drew {} values", v.len());
+                Ok(())
+            })?
+        }
         "preview" => {
             let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
             // 100 previews per run: one is too quick to time alone.
@@ -509,8 +521,11 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .filter(|(stage, _)| args.is_empty() || args.iter().any(|a| a == stage))
         .collect();
-    // The built-in model's stages need no SD1.5-shaped weights.
-    if selected.iter().any(|(stage, _)| !stage.starts_with("mini")) {
+    // The built-in model's stages and the noise need no SD1.5-shaped weights.
+    if selected
+        .iter()
+        .any(|(stage, _)| !stage.starts_with("mini") && *stage != "noise")
+    {
         ensure_weights(&dir)?;
     }
     if selected.iter().any(|(stage, _)| stage.starts_with("ckpt-")) {

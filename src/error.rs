@@ -89,6 +89,22 @@ impl Error {
         }
     }
 
+    /// Weights at `path` that cannot be used, and why.
+    pub fn bad_weights(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::BadWeights {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A config file at `path` that cannot be used, and why.
+    pub fn bad_config(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::BadConfig {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// A one-line message for a status bar or a CLI error line.
     pub fn one_line(&self) -> String {
         self.to_string().replace('\n', " ")

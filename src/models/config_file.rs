@@ -12,14 +12,14 @@ use crate::networks::NetworkConfig;
 /// "missing file" message (e.g. "the VAE").
 pub fn read_config<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
     let text = read_text(path, what)?;
-    serde_json::from_str(&text).map_err(|e| bad_config(path, e.to_string()))
+    serde_json::from_str(&text).map_err(|e| Error::bad_config(path, e.to_string()))
 }
 
 /// Read a network's config.json: [`NetworkConfig::from_json`] on the file's
 /// text, errors naming the file.
 pub fn load_config<T: NetworkConfig>(path: &Path) -> Result<T> {
     let text = read_text(path, T::WHAT)?;
-    T::from_json(&text).map_err(|reason| bad_config(path, reason))
+    T::from_json(&text).map_err(|reason| Error::bad_config(path, reason))
 }
 
 /// The text of `path`; a missing file says `what` needs it.
@@ -31,12 +31,4 @@ fn read_text(path: &Path, what: &str) -> Result<String> {
         },
         _ => Error::io(path, e),
     })
-}
-
-/// A `BadConfig` error for `path`.
-pub fn bad_config(path: &Path, reason: impl Into<String>) -> Error {
-    Error::BadConfig {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
 }

@@ -35,10 +35,7 @@ impl ModelSource {
     /// a hub repository.
     pub fn parse(arg: &str) -> Self {
         let path = Path::new(arg);
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let weights_ext = ["safetensors", "ckpt", "pt", "pth", "bin"]
-            .iter()
-            .any(|w| ext.eq_ignore_ascii_case(w));
+        let weights_ext = super::weights::is_weights_file(path);
         if path.is_file() || (weights_ext && !path.is_dir()) {
             return ModelSource::Checkpoint(path.to_path_buf());
         }
@@ -335,8 +332,63 @@ pub fn models_in_folder(dir: &Path) -> Vec<ModelSource> {
     found
 }
 
-/// Find `dir/config` and the component's weights, preferring a sharded index,
-/// then the (fp16 variant of the) single file. Pickle-only folders are refused.
+/// How a model setting is shown: the catalog's name for a catalog
+/// repository, else the folder or file name, or the repo id. Looks at the
+/// disk (to tell a folder from a repo id).
+pub fn model_display_name(value: &str) -> String {
+    match super::catalog::for_repo(value) {
+        Some(entry) => entry.name.to_string(),
+        None => ModelSource::parse(value).display_name(),
+    }
+}
+
+/// One name a component's safetensors weights may have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightFileName {
+    /// Every weight in one file (`diffusion_pytorch_model.fp16.safetensors`).
+    Single(String),
+    /// A shard index; its shards are named `{shard_prefix}00001-of-00002.safetensors`.
+    ShardIndex {
+        /// The index file's name.
+        index: String,
+        /// What every shard's name starts with.
+        shard_prefix: String,
+    },
+}
+
+/// The names a component's weights may have, most wanted first: for each
+/// variant (`.fp16` first when `prefer_fp16`) and each base name, the single
+/// file, then a shard index in either spelling diffusers writes. The one
+/// naming rule, for a folder on disk ([`component_files`]) and a hub listing
+/// (`install::pipeline_files`).
+pub fn weight_file_names(bases: &[&str], prefer_fp16: bool) -> Vec<WeightFileName> {
+    let variants: [&str; 2] = if prefer_fp16 {
+        [".fp16", ""]
+    } else {
+        ["", ".fp16"]
+    };
+    let mut names = Vec::new();
+    for variant in variants {
+        for base in bases {
+            names.push(WeightFileName::Single(format!(
+                "{base}{variant}.safetensors"
+            )));
+            for index in [
+                format!("{base}.safetensors{variant}.index.json"),
+                format!("{base}{variant}.safetensors.index.json"),
+            ] {
+                names.push(WeightFileName::ShardIndex {
+                    index,
+                    shard_prefix: format!("{base}{variant}-"),
+                });
+            }
+        }
+    }
+    names
+}
+
+/// Find `dir/config` and the component's weights, by [`weight_file_names`].
+/// Pickle-only folders are refused.
 pub fn component_files(dir: &Path, config: &str, prefer_fp16: bool) -> Result<ComponentFiles> {
     let config_path = dir.join(config);
     if !config_path.is_file() {
@@ -345,38 +397,29 @@ pub fn component_files(dir: &Path, config: &str, prefer_fp16: bool) -> Result<Co
             hint: "the component's config file is missing; re-download the model".into(),
         });
     }
-    let variants: &[&str] = if prefer_fp16 {
-        &[".fp16", ""]
-    } else {
-        &["", ".fp16"]
-    };
-    for variant in variants {
-        for base in WEIGHT_NAMES {
-            let index = dir.join(format!("{base}.safetensors{variant}.index.json"));
-            let index_alt = dir.join(format!("{base}{variant}.safetensors.index.json"));
-            for idx in [index, index_alt] {
-                if idx.is_file() {
-                    return Ok(ComponentFiles {
-                        config: config_path,
-                        weights: sharded_files(&idx)?,
-                    });
-                }
-            }
-            let single = dir.join(format!("{base}{variant}.safetensors"));
-            if single.is_file() {
+    for name in weight_file_names(&WEIGHT_NAMES, prefer_fp16) {
+        match name {
+            WeightFileName::Single(file) if dir.join(&file).is_file() => {
                 return Ok(ComponentFiles {
                     config: config_path,
-                    weights: vec![single],
+                    weights: vec![dir.join(file)],
                 });
             }
+            WeightFileName::ShardIndex { index, .. } if dir.join(&index).is_file() => {
+                return Ok(ComponentFiles {
+                    config: config_path,
+                    weights: sharded_files(&dir.join(index))?,
+                });
+            }
+            _ => {}
         }
     }
-    let pickles = [
-        "diffusion_pytorch_model.bin",
-        "pytorch_model.bin",
-        "model.bin",
-    ];
-    if pickles.iter().any(|p| dir.join(p).is_file()) {
+    let has_pickle = std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| super::weights::is_pickle(&e.path()))
+    });
+    if has_pickle {
         return Err(Error::BadWeights {
             path: dir.to_path_buf(),
             reason: "only pickle (.bin) weights are present; pickle files can run arbitrary code and are refused. Download the .safetensors version of this model".into(),

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use super::catalog::{self, CatalogEntry};
+use super::files::{weight_file_names, WeightFileName};
 use crate::error::{Error, Result};
 use crate::hub::{DownloadError, DownloadProgress, DownloadRequest, HubConfig, RepoListing};
 
@@ -36,37 +37,36 @@ pub fn pipeline_files(listing: &RepoListing, prefer_fp16: bool) -> Vec<String> {
         .filter(|p| has(p))
         .map(String::from)
         .collect();
-    let variants: [&str; 2] = if prefer_fp16 {
-        [".fp16", ""]
-    } else {
-        ["", ".fp16"]
-    };
     for (net, base) in NETWORKS {
         let config = format!("{net}/config.json");
         if !has(&config) {
             continue;
         }
         files.push(config);
-        for variant in variants {
-            let single = format!("{net}/{base}{variant}.safetensors");
-            if has(&single) {
-                files.push(single);
-                break;
-            }
-            let index = format!("{net}/{base}.safetensors{variant}.index.json");
-            let index_alt = format!("{net}/{base}{variant}.safetensors.index.json");
-            if let Some(index) = [index, index_alt].into_iter().find(|i| has(i)) {
-                // Shards are named `{base}{variant}-00001-of-00002.safetensors`.
-                let prefix = format!("{net}/{base}{variant}-");
-                files.extend(
-                    listing
-                        .files
-                        .iter()
-                        .filter(|f| f.path.starts_with(&prefix) && f.path.ends_with(".safetensors"))
-                        .map(|f| f.path.clone()),
-                );
-                files.push(index);
-                break;
+        for name in weight_file_names(&[base], prefer_fp16) {
+            match name {
+                WeightFileName::Single(file) if has(&format!("{net}/{file}")) => {
+                    files.push(format!("{net}/{file}"));
+                    break;
+                }
+                WeightFileName::ShardIndex {
+                    index,
+                    shard_prefix,
+                } if has(&format!("{net}/{index}")) => {
+                    let prefix = format!("{net}/{shard_prefix}");
+                    files.extend(
+                        listing
+                            .files
+                            .iter()
+                            .filter(|f| {
+                                f.path.starts_with(&prefix) && f.path.ends_with(".safetensors")
+                            })
+                            .map(|f| f.path.clone()),
+                    );
+                    files.push(format!("{net}/{index}"));
+                    break;
+                }
+                _ => {}
             }
         }
     }
@@ -213,23 +213,40 @@ pub fn known_models() -> impl Iterator<Item = &'static str> {
 }
 
 /// Whether the hub cache has this repository's `model_index.json`.
-pub fn is_cached(repo: &str) -> bool {
+fn has_model_index(repo: &str) -> bool {
     crate::hub::cache_from_env()
         .model(repo.to_string())
         .get("model_index.json")
         .is_some()
 }
 
+/// Whether a hub model is installed: a catalog model once every file it
+/// needs is in the cache (a cancelled download is not: it is offered for
+/// resuming), any other repository once its `model_index.json` is (its file
+/// list is only known from the hub). The one rule the window's model list
+/// and the command line's default share. Makes no network request.
+pub fn is_installed(repo: &str) -> bool {
+    match catalog::for_repo(repo) {
+        Some(entry) => installed(entry).is_some(),
+        None => has_model_index(repo),
+    }
+}
+
+/// The [`known_models`] that are installed, in that order.
+pub fn installed_models() -> impl Iterator<Item = &'static str> {
+    known_models().filter(|id| is_installed(id))
+}
+
 /// The model to use when none is named: `LATENT_STUDIO_MODEL`, else the first
-/// known repository already in the hub cache, else the built-in emoji model.
+/// [installed](is_installed) known repository, else the built-in emoji model.
 pub fn default_model() -> Option<super::files::ModelSource> {
     if let Ok(m) = std::env::var("LATENT_STUDIO_MODEL") {
         if !m.trim().is_empty() {
             return Some(super::files::ModelSource::parse(m.trim()));
         }
     }
-    known_models()
-        .find(|id| is_cached(id))
+    installed_models()
+        .next()
         .map(|id| super::files::ModelSource::Hub(id.to_string()))
         .or_else(|| super::builtin::folder().map(|_| super::files::ModelSource::BuiltIn))
 }

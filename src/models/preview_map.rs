@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::Result;
-use crate::models::config_file::{bad_config, read_config};
+use crate::models::config_file::read_config;
 use crate::networks::vae::LatentToRgb;
 
 /// The file name, beside the VAE's `config.json`.
@@ -32,7 +32,7 @@ pub fn read(vae_dir: &Path) -> Result<Option<LatentToRgb>> {
     }
     let file: MapFile = read_config(&path, "the VAE's preview map")?;
     let matrix: [[f32; 3]; 4] = file.latent_rgb.try_into().map_err(|rows: Vec<_>| {
-        bad_config(
+        crate::Error::bad_config(
             &path,
             format!(
                 "latent_rgb needs 4 rows (one per latent channel), found {}",
@@ -46,7 +46,7 @@ pub fn read(vae_dir: &Path) -> Result<Option<LatentToRgb>> {
         .chain(&file.bias)
         .any(|v| !v.is_finite())
     {
-        return Err(bad_config(
+        return Err(crate::Error::bad_config(
             &path,
             "the preview map holds a value that is not a number",
         ));

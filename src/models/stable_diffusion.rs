@@ -83,10 +83,7 @@ pub struct StableDiffusion {
 }
 
 fn weights_error(w: &WeightSource, e: impl std::fmt::Display) -> Error {
-    Error::BadWeights {
-        path: w.path(),
-        reason: e.to_string(),
-    }
+    Error::bad_weights(w.path(), e.to_string())
 }
 
 impl StableDiffusion {

@@ -1,6 +1,6 @@
-//! What the person asked for. Panels only draw and push actions; the
-//! controller ([`crate::ui::app`]) carries them out, so drawing code never
-//! touches the engine, the disk or a dialog.
+//! What the person asked for. Panels draw, edit settings in place and push
+//! actions; the controller ([`crate::ui::app`]) carries the actions out, so
+//! drawing code never touches the engine, the disk or a dialog.
 
 use std::path::PathBuf;
 

@@ -244,6 +244,21 @@ pub struct ModelChoice {
     pub value: String,
     /// Where it was found ("hub cache", "folder").
     pub origin: String,
+    /// How it is shown, worked out when it was found (panels never look at
+    /// the disk, which telling a folder from a repo id needs).
+    pub name: String,
+}
+
+impl ModelChoice {
+    /// A choice of `value` found at `origin`; looks at the disk for its
+    /// name, so it is made off the drawing code.
+    pub fn new(value: String, origin: &str) -> Self {
+        ModelChoice {
+            name: crate::models::files::model_display_name(&value),
+            value,
+            origin: origin.into(),
+        }
+    }
 }
 
 /// Prompt token counts, for the "23/75" counters.
@@ -258,6 +273,18 @@ pub struct TokenCount {
 }
 
 impl Studio {
+    /// How the model setting `value` is shown: its name in the model list,
+    /// else the catalog's name, else the value itself. Never looks at the disk.
+    pub fn model_label(&self, value: &str) -> String {
+        if let Some(m) = self.models.iter().find(|m| m.value == value) {
+            return m.name.clone();
+        }
+        match crate::models::catalog::for_repo(value) {
+            Some(entry) => entry.name.to_string(),
+            None => value.to_string(),
+        }
+    }
+
     /// A fresh window state.
     pub fn new(settings: Settings, favorites_dir: PathBuf) -> Self {
         Self {

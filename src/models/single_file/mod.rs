@@ -76,13 +76,6 @@ pub struct CheckpointParts {
     pub scheduler: SchedulerConfig,
 }
 
-pub(super) fn bad(path: &Path, reason: impl Into<String>) -> Error {
-    Error::BadWeights {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
-
 /// Which family a checkpoint's keys say it is, or why it is not one we load.
 pub fn detect_family<'a>(
     path: &Path,
@@ -104,17 +97,17 @@ pub fn detect_family<'a>(
         } else {
             "it has no model.diffusion_model.* tensors, so it is not a full Stable Diffusion checkpoint (a VAE, LoRA or embedding on its own cannot be used as a model)"
         };
-        return Err(bad(path, what));
+        return Err(Error::bad_weights(path, what));
     }
     match (sd1, sd2, xl_l, xl_g) {
         (_, _, true, true) => Ok(ModelFamily::Sdxl),
-        (_, _, false, true) => Err(bad(
+        (_, _, false, true) => Err(Error::bad_weights(
             path,
             "this looks like the SDXL refiner (only the OpenCLIP-G encoder); load an SDXL base model instead",
         )),
         (_, true, _, _) => Ok(ModelFamily::Sd2),
         (true, _, _, _) => Ok(ModelFamily::Sd1),
-        _ => Err(bad(
+        _ => Err(Error::bad_weights(
             path,
             "it has no text encoder (cond_stage_model.* or conditioner.embedders.*); only complete checkpoints can be loaded",
         )),
@@ -181,15 +174,16 @@ impl Shapes<'_> {
             .tensors()
             .get(key)
             .map(|t| t.shape.as_slice())
-            .ok_or_else(|| bad(self.path, format!("the checkpoint has no tensor {key}")))
+            .ok_or_else(|| {
+                Error::bad_weights(self.path, format!("the checkpoint has no tensor {key}"))
+            })
     }
 
     fn dim(&self, key: &str, axis: usize) -> Result<usize> {
         let shape = self.of(key)?;
-        shape
-            .get(axis)
-            .copied()
-            .ok_or_else(|| bad(self.path, format!("tensor {key} has shape {shape:?}")))
+        shape.get(axis).copied().ok_or_else(|| {
+            Error::bad_weights(self.path, format!("tensor {key} has shape {shape:?}"))
+        })
     }
 
     /// The distinct numbers `n` in keys `prefix{n}.…`.
@@ -211,8 +205,9 @@ impl Shapes<'_> {
         what: &str,
         value: serde_json::Value,
     ) -> Result<T> {
-        serde_json::from_value(value)
-            .map_err(|e| bad(self.path, format!("cannot derive the {what} config: {e}")))
+        serde_json::from_value(value).map_err(|e| {
+            Error::bad_weights(self.path, format!("cannot derive the {what} config: {e}"))
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::EncoderPart;
-use super::{bad, renamed, whole, Shapes};
+use super::{renamed, whole, Shapes};
 use crate::error::Result;
 use crate::models::tokenizer::Pad;
 use crate::models::weights::{SafeTensorsFile, Stored};
@@ -12,7 +12,7 @@ use crate::models::weights::{SafeTensorsFile, Stored};
 /// CLIP heads are 64 wide in every Stable Diffusion text encoder.
 fn clip_heads(shapes: &Shapes, hidden: usize) -> Result<usize> {
     if hidden == 0 || hidden % 64 != 0 {
-        return Err(bad(
+        return Err(crate::Error::bad_weights(
             shapes.path,
             format!("text encoder width {hidden} is not a multiple of 64"),
         ));

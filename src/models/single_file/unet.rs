@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{bad, renamed, Shapes};
+use super::{renamed, Shapes};
 use super::{split_index, UNET};
 use crate::error::Result;
 use crate::models::stable_diffusion::ModelFamily;
@@ -31,11 +31,14 @@ pub(super) fn unet_part(
         })
         .collect();
     let Some(&first_ds) = downsamplers.first() else {
-        return Err(bad(shapes.path, "the U-Net has no downsampling blocks"));
+        return Err(crate::Error::bad_weights(
+            shapes.path,
+            "the U-Net has no downsampling blocks",
+        ));
     };
     let layers = first_ds - 1;
     if layers == 0 {
-        return Err(bad(
+        return Err(crate::Error::bad_weights(
             shapes.path,
             "the U-Net's block layout is not one we know",
         ));
@@ -69,7 +72,7 @@ pub(super) fn unet_part(
         }
     }
     if cross_dim != context_dim {
-        return Err(bad(
+        return Err(crate::Error::bad_weights(
             shapes.path,
             format!("the U-Net reads {cross_dim}-wide text embeddings but the text encoders give {context_dim}"),
         ));
@@ -118,7 +121,7 @@ pub(super) fn unet_part(
         let input = shapes.dim(&p("label_emb.0.0.weight"), 1)?;
         let pooled = pooled_dim.unwrap_or(0);
         if input <= pooled || (input - pooled) % 6 != 0 {
-            return Err(bad(
+            return Err(crate::Error::bad_weights(
                 shapes.path,
                 format!("label_emb input {input} does not fit a {pooled}-wide pooled embedding"),
             ));

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{bad, renamed, Shapes};
+use super::{renamed, Shapes};
 use super::{split_index, VAE};
 use crate::error::Result;
 use crate::models::stable_diffusion::ModelFamily;
@@ -17,14 +17,17 @@ pub(super) fn vae_part(
 ) -> Result<(VaeConfig, WeightSource)> {
     let p = |rest: &str| format!("{VAE}{rest}");
     if !shapes.has_prefix(VAE) {
-        return Err(bad(
+        return Err(crate::Error::bad_weights(
             shapes.path,
             "the checkpoint has no VAE (first_stage_model.*); only complete checkpoints can be loaded",
         ));
     }
     let levels = shapes.indices(&p("encoder.down.")).len();
     if levels == 0 {
-        return Err(bad(shapes.path, "the VAE encoder has no blocks"));
+        return Err(crate::Error::bad_weights(
+            shapes.path,
+            "the VAE encoder has no blocks",
+        ));
     }
     let channels = (0..levels)
         .map(|i| shapes.dim(&p(&format!("encoder.down.{i}.block.0.conv1.weight")), 0))

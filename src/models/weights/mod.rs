@@ -54,13 +54,6 @@ pub struct SafeTensorsFile {
     tensors: HashMap<String, TensorInfo>,
 }
 
-fn bad(path: &Path, reason: impl Into<String>) -> Error {
-    Error::BadWeights {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
-
 /// A safetensors element type: the candle type it is read as (`None` for
 /// types a file may carry but Stable Diffusion never computes with, e.g. a
 /// stray BOOL mask or FP8 copies), and its size in bytes. Unknown names are
@@ -82,12 +75,36 @@ fn parse_dtype(s: &str) -> Option<(Option<DType>, u64)> {
     })
 }
 
+/// File extensions of pickle (PyTorch `torch.save`) weights, lower case.
+const PICKLE_EXTENSIONS: [&str; 5] = ["ckpt", "pt", "pth", "bin", "pkl"];
+
+/// Whether `path` names pickle weights (`.ckpt`, `.pt`, `.pth`, `.bin`,
+/// `.pkl`, any case): loading one can run arbitrary code, so every place
+/// that meets a weights file refuses these by this one rule.
+pub fn is_pickle(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|ext| {
+            PICKLE_EXTENSIONS
+                .iter()
+                .any(|p| ext.eq_ignore_ascii_case(p))
+        })
+}
+
+/// Whether `path` names weights of either kind: `.safetensors` or a pickle.
+pub fn is_weights_file(path: &Path) -> bool {
+    is_pickle(path)
+        || path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("safetensors"))
+}
+
 impl SafeTensorsFile {
     /// Open `path` and validate its header against the file size.
     pub fn open(path: &Path) -> Result<Self> {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if matches!(ext, "ckpt" | "pt" | "pth" | "bin" | "pkl") {
-            return Err(bad(
+        if is_pickle(path) {
+            return Err(Error::bad_weights(
                 path,
                 "pickle checkpoints can run arbitrary code when loaded and are refused; \
                  download the .safetensors version of this model instead",
@@ -102,7 +119,7 @@ impl SafeTensorsFile {
         })?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if file_len < 8 {
-            return Err(bad(
+            return Err(Error::bad_weights(
                 path,
                 format!("file is only {file_len} bytes (truncated?)"),
             ));
@@ -111,7 +128,7 @@ impl SafeTensorsFile {
         read_at(&file, &mut len_bytes, 0).map_err(|e| Error::io(path, e))?;
         let header_len = u64::from_le_bytes(len_bytes);
         if header_len > MAX_HEADER_BYTES || header_len > file_len - 8 {
-            return Err(bad(
+            return Err(Error::bad_weights(
                 path,
                 format!("header claims {header_len} bytes but the file has {file_len} (truncated or not a safetensors file)"),
             ));
@@ -119,7 +136,7 @@ impl SafeTensorsFile {
         let mut header = vec![0u8; header_len as usize];
         read_at(&file, &mut header, 8).map_err(|e| Error::io(path, e))?;
         let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
-            .map_err(|e| bad(path, format!("header is not valid JSON: {e}")))?;
+            .map_err(|e| Error::bad_weights(path, format!("header is not valid JSON: {e}")))?;
 
         let data_start = 8 + header_len;
         let data_len = file_len - data_start;
@@ -129,7 +146,8 @@ impl SafeTensorsFile {
             if name == "__metadata__" {
                 continue;
             }
-            let info = parse_entry(&name, &value, data_len).map_err(|r| bad(path, r))?;
+            let info =
+                parse_entry(&name, &value, data_len).map_err(|r| Error::bad_weights(path, r))?;
             ranges.push((info.offset, info.offset + info.len, name.clone()));
             tensors.insert(
                 name,
@@ -142,7 +160,7 @@ impl SafeTensorsFile {
         ranges.sort();
         for pair in ranges.windows(2) {
             if pair[1].0 < pair[0].1 {
-                return Err(bad(
+                return Err(Error::bad_weights(
                     path,
                     format!("tensors {} and {} overlap", pair[0].2, pair[1].2),
                 ));
@@ -154,7 +172,10 @@ impl SafeTensorsFile {
         // cost of mapping (safetensors and candle map files the same way).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         if map.len() as u64 != file_len {
-            return Err(bad(path, "the file changed size while it was being opened"));
+            return Err(Error::bad_weights(
+                path,
+                "the file changed size while it was being opened",
+            ));
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -178,10 +199,10 @@ impl SafeTensorsFile {
         let info = self
             .tensors
             .get(name)
-            .ok_or_else(|| bad(&self.path, format!("tensor {name} is missing")))?;
+            .ok_or_else(|| Error::bad_weights(&self.path, format!("tensor {name} is missing")))?;
         let bytes = &self.map[info.offset as usize..(info.offset + info.len) as usize];
         let Some(stored) = info.dtype else {
-            return Err(bad(
+            return Err(Error::bad_weights(
                 &self.path,
                 format!(
                     "tensor {name} is stored as {}, which cannot be computed with here",

@@ -66,10 +66,9 @@ impl StudioApp {
                 }
                 if let Some(entry) = entry.filter(|e| e.is_pipeline()) {
                     if !self.studio.models.iter().any(|m| m.value == entry.repo) {
-                        self.studio.models.push(ModelChoice {
-                            value: entry.repo.to_string(),
-                            origin: "hub cache".into(),
-                        });
+                        self.studio
+                            .models
+                            .push(ModelChoice::new(entry.repo.to_string(), "hub cache"));
                     }
                     // A model just fetched replaces the built-in stand-in.
                     let settings = &mut self.studio.settings;

@@ -172,10 +172,12 @@ enum ModelFileKind {
 }
 
 fn model_file_kind(path: &std::path::Path) -> Option<ModelFileKind> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    match ext.as_str() {
-        "safetensors" => Some(ModelFileKind::Safetensors),
-        "ckpt" | "pt" | "pth" | "bin" => Some(ModelFileKind::Pickle),
-        _ => None,
+    use crate::models::weights::{is_pickle, is_weights_file};
+    if is_pickle(path) {
+        Some(ModelFileKind::Pickle)
+    } else if is_weights_file(path) {
+        Some(ModelFileKind::Safetensors)
+    } else {
+        None
     }
 }

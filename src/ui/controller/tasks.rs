@@ -201,10 +201,9 @@ impl StudioApp {
     pub(crate) fn add_local_model(&mut self, path: &Path, origin: &str) {
         let value = path.display().to_string();
         if !self.studio.models.iter().any(|m| m.value == value) {
-            self.studio.models.push(ModelChoice {
-                value: value.clone(),
-                origin: origin.into(),
-            });
+            self.studio
+                .models
+                .push(ModelChoice::new(value.clone(), origin));
         }
         self.studio.settings.choose_model(&value);
     }
@@ -245,10 +244,7 @@ pub(crate) fn scan_models_on_disk(recent: &[String], models_dir: &Path) -> Vec<M
     let mut found: Vec<ModelChoice> = Vec::new();
     let mut add = |value: String, origin: &str| {
         if !found.iter().any(|m| m.value == value) {
-            found.push(ModelChoice {
-                value,
-                origin: origin.into(),
-            });
+            found.push(ModelChoice::new(value, origin));
         }
     };
     if let Ok(m) = std::env::var("LATENT_STUDIO_MODEL") {
@@ -268,16 +264,8 @@ pub(crate) fn scan_models_on_disk(recent: &[String], models_dir: &Path) -> Vec<M
     for model in crate::models::files::models_in_folder(models_dir) {
         add(model.to_string(), "models folder");
     }
-    for id in crate::models::install::known_models() {
-        let complete = match crate::models::catalog::for_repo(id) {
-            // A catalog model counts once every file is there; a cancelled
-            // download stays offered for download (it resumes).
-            Some(entry) => crate::models::install::installed(entry).is_some(),
-            None => crate::models::install::is_cached(id),
-        };
-        if complete {
-            add(id.to_string(), "hub cache");
-        }
+    for id in crate::models::install::installed_models() {
+        add(id.to_string(), "hub cache");
     }
     // Always offered, last: a model the user installed is the better default.
     if crate::models::builtin::folder().is_some() {

@@ -1,5 +1,8 @@
 //! Drawing. Each panel is a function of the state that pushes actions; no
-//! panel talks to the engine or the disk.
+//! panel talks to the engine or the disk (anything shown that needs the
+//! disk, like a model's name, is worked out when the state is built). Panels
+//! may edit settings in place, the immediate-mode way; every side effect is
+//! an [`Action`](crate::ui::actions::Action).
 //!
 //! Layout: top bar · left: prompt, parameters, start image, queue · right:
 //! gallery · bottom: timeline · centre: the canvas · toasts and the drop

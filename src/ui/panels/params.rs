@@ -84,7 +84,7 @@ fn model_picker(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action
         let shown = if current.is_empty() {
             "none chosen".to_string()
         } else {
-            model_name(&current)
+            studio.model_label(&current)
         };
         egui::ComboBox::from_id_salt("model")
             .selected_text(shown)
@@ -98,7 +98,7 @@ fn model_picker(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action
                     });
                 }
                 for m in &studio.models {
-                    let label = format!("{}  ({})", model_name(&m.value), m.origin);
+                    let label = format!("{}  ({})", m.name, m.origin);
                     if ui.selectable_label(m.value == current, label).clicked() {
                         actions.push(Action::ChooseModel(m.value.clone()));
                     }
@@ -146,15 +146,6 @@ fn model_picker(ui: &mut egui::Ui, studio: &mut Studio, actions: &mut Vec<Action
         }
     });
     catalog_downloads(ui, studio, actions);
-}
-
-/// How a model is shown: the catalog's name for catalog repositories, else
-/// the folder or file name, or the repo id.
-fn model_name(value: &str) -> String {
-    match crate::models::catalog::for_repo(value) {
-        Some(entry) => entry.name.to_string(),
-        None => crate::models::files::ModelSource::parse(value).display_name(),
-    }
 }
 
 /// Catalog models not installed yet, each with its size, license and a
