@@ -46,7 +46,7 @@ use latent_studio::networks::clip::{ClipTextConfig, ClipTextModel};
 use latent_studio::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 use latent_studio::networks::unet::{UNet2DConditionModel, UNetConfig};
 use latent_studio::networks::vae::{AutoencoderKl, LatentSpace, VaeConfig};
-use latent_studio::sampling::rng::TorchCpuRng;
+use latent_studio::sampling::rng::{NoiseSource, TorchCpuRng};
 use latent_studio::testing::random_weights::write_random_weights;
 
 const STAGES: &[(&str, &str)] = &[
