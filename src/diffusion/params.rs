@@ -8,9 +8,9 @@ use crate::sampling::rng::RngKind;
 use crate::sampling::schedulers::SamplerKind;
 
 /// Smallest and largest accepted image side, in pixels.
-pub const SIZE_RANGE: std::ops::RangeInclusive<u32> = 64..=4096;
+const SIZE_RANGE: std::ops::RangeInclusive<u32> = 64..=4096;
 /// Accepted number of denoising steps.
-pub const STEPS_RANGE: std::ops::RangeInclusive<usize> = 1..=150;
+const STEPS_RANGE: std::ops::RangeInclusive<usize> = 1..=150;
 
 /// The settings of one image. Together with the model and (for img2img) the
 /// start image, they determine the output exactly.

@@ -205,7 +205,7 @@ pub fn encode_image(model: &StableDiffusion, img: &RgbImage) -> Result<Tensor> {
 
 /// Decode scaled latents with the full VAE. An f16 decode that overflows to
 /// NaN (SDXL's VAE is known to) is redone in f32.
-pub fn decode_latents(model: &StableDiffusion, latents: &Tensor) -> Result<RgbImage> {
+fn decode_latents(model: &StableDiffusion, latents: &Tensor) -> Result<RgbImage> {
     let cfg = model.vae.config();
     let z = ((latents / cfg.scaling_factor)? + cfg.shift_factor.unwrap_or(0.0))?;
     let image = model.vae.decode(&z.to_dtype(model.vae_dtype)?)?;

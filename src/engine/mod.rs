@@ -50,7 +50,7 @@ impl Default for EngineOptions {
 
 impl EngineOptions {
     /// The thread count actually used.
-    pub fn compute_threads(&self) -> usize {
+    fn compute_threads(&self) -> usize {
         self.threads.unwrap_or_else(|| {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             cores.saturating_sub(1).max(1)

@@ -16,11 +16,11 @@ pub const FRAME_TIME: Duration = Duration::from_millis(150);
 
 /// Longest side of the GIF, in pixels (previews are upscaled to it, a large
 /// final image downscaled, a small one enlarged by a whole factor).
-pub const GIF_MAX_SIDE: u32 = 512;
+const GIF_MAX_SIDE: u32 = 512;
 
 /// Encode `previews` (one per step) followed by `final_image` as a looping
 /// GIF. Each step shows for `frame_time`; the final image holds for a second.
-pub fn encode_emergence(
+fn encode_emergence(
     previews: &[PreviewImage],
     final_image: &RgbImage,
     frame_time: Duration,

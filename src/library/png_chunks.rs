@@ -1,13 +1,13 @@
 //! Reading the text chunks of a PNG file without decoding its pixels and
 //! with bounded memory: chunks are walked one by one, image data is skipped,
-//! and text larger than [`MAX_TEXT`] is skipped rather than loaded.
+//! and text larger than `MAX_TEXT` is skipped rather than loaded.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Largest text chunk read (compressed or not), in bytes. Real metadata is
 /// a few kilobytes; a ComfyUI workflow can reach a few hundred.
-pub const MAX_TEXT: usize = 8 << 20;
+const MAX_TEXT: usize = 8 << 20;
 const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
 /// One text chunk.

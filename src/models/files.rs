@@ -177,7 +177,7 @@ pub struct ModelFiles {
     pub source: ModelSource,
     /// The files themselves.
     pub layout: ModelLayout,
-    /// TAESD weights for sharper previews, when installed (see [`find_taesd`]).
+    /// TAESD weights for sharper previews, when installed (see `find_taesd`).
     pub preview_decoder: Option<ComponentFiles>,
 }
 
@@ -229,7 +229,7 @@ impl ModelFiles {
 
     /// A single-file checkpoint: its header is validated and its family
     /// detected now; the tensors are read when the model loads.
-    pub fn from_checkpoint(source: ModelSource, path: &Path) -> Result<Self> {
+    fn from_checkpoint(source: ModelSource, path: &Path) -> Result<Self> {
         let file = super::weights::SafeTensorsFile::open(path)?;
         let family =
             super::single_file::detect_family(path, file.tensors().keys().map(String::as_str))?;
@@ -359,7 +359,7 @@ pub enum WeightFileName {
 /// The names a component's weights may have, most wanted first: for each
 /// variant (`.fp16` first when `prefer_fp16`) and each base name, the single
 /// file, then a shard index in either spelling diffusers writes. The one
-/// naming rule, for a folder on disk ([`component_files`]) and a hub listing
+/// naming rule, for a folder on disk (`component_files`) and a hub listing
 /// (`install::pipeline_files`).
 pub fn weight_file_names(bases: &[&str], prefer_fp16: bool) -> Vec<WeightFileName> {
     let variants: [&str; 2] = if prefer_fp16 {
@@ -389,7 +389,7 @@ pub fn weight_file_names(bases: &[&str], prefer_fp16: bool) -> Vec<WeightFileNam
 
 /// Find `dir/config` and the component's weights, by [`weight_file_names`].
 /// Pickle-only folders are refused.
-pub fn component_files(dir: &Path, config: &str, prefer_fp16: bool) -> Result<ComponentFiles> {
+fn component_files(dir: &Path, config: &str, prefer_fp16: bool) -> Result<ComponentFiles> {
     let config_path = dir.join(config);
     if !config_path.is_file() {
         return Err(Error::MissingFile {
@@ -460,7 +460,7 @@ fn sharded_files(index: &Path) -> Result<Vec<PathBuf>> {
 /// TAESD for this latent space: the folder in `LATENT_STUDIO_TAESD`, else
 /// `madebyollin/taesdxl` (SDXL) or `madebyollin/taesd` (SD 1/2) if they are
 /// in the hub cache. Never downloads: previews work without it.
-pub fn find_taesd(sdxl: bool) -> Option<ComponentFiles> {
+fn find_taesd(sdxl: bool) -> Option<ComponentFiles> {
     if let Some(dir) = std::env::var_os("LATENT_STUDIO_TAESD") {
         return component_files(Path::new(&dir), "config.json", false).ok();
     }

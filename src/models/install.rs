@@ -201,7 +201,7 @@ pub fn pipeline_request(
 
 /// Hub repositories we look for, in order, when no model is named: the
 /// catalog's pipelines, then older names of the same models.
-pub fn known_models() -> impl Iterator<Item = &'static str> {
+fn known_models() -> impl Iterator<Item = &'static str> {
     catalog::CATALOG
         .iter()
         .filter(|e| e.is_pipeline())
@@ -225,20 +225,20 @@ fn has_model_index(repo: &str) -> bool {
 /// resuming), any other repository once its `model_index.json` is (its file
 /// list is only known from the hub). The one rule the window's model list
 /// and the command line's default share. Makes no network request.
-pub fn is_installed(repo: &str) -> bool {
+fn is_installed(repo: &str) -> bool {
     match catalog::for_repo(repo) {
         Some(entry) => installed(entry).is_some(),
         None => has_model_index(repo),
     }
 }
 
-/// The [`known_models`] that are installed, in that order.
+/// The `known_models` that are installed, in that order.
 pub fn installed_models() -> impl Iterator<Item = &'static str> {
     known_models().filter(|id| is_installed(id))
 }
 
 /// The model to use when none is named: `LATENT_STUDIO_MODEL`, else the first
-/// [installed](is_installed) known repository, else the built-in emoji model.
+/// installed (`is_installed`) known repository, else the built-in emoji model.
 pub fn default_model() -> Option<super::files::ModelSource> {
     if let Ok(m) = std::env::var("LATENT_STUDIO_MODEL") {
         if !m.trim().is_empty() {

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// Token sequence length of every CLIP text encoder in Stable Diffusion.
 pub const CHUNK_LEN: usize = 77;
 /// Prompt tokens per chunk: [`CHUNK_LEN`] minus BOS and EOS.
-pub const CHUNK_CONTENT: usize = CHUNK_LEN - 2;
+const CHUNK_CONTENT: usize = CHUNK_LEN - 2;
 
 const BOS: &str = "<|startoftext|>";
 const EOS: &str = "<|endoftext|>";

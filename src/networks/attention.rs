@@ -4,7 +4,7 @@
 //! 16 head-batches × 4096 queries × 4096 keys: 1 GiB of f32 scores in one
 //! tensor (and the VAE decoder's mid-block attention is as large). We process
 //! the queries in chunks sized so that one chunk's scores stay within
-//! [`SCORE_BUDGET_BYTES`]; the result is identical to the unchunked formula.
+//! `SCORE_BUDGET_BYTES`; the result is identical to the unchunked formula.
 
 use candle_core::{DType, Result, Tensor};
 
@@ -12,7 +12,7 @@ use super::softmax::scaled_softmax_last_dim;
 
 /// Upper bound for the bytes of one chunk's f32 score matrix. Small chunks
 /// stay in cache: 16 MiB measured faster than 64 or 256 MiB at 512².
-pub const SCORE_BUDGET_BYTES: usize = 16 * 1024 * 1024;
+const SCORE_BUDGET_BYTES: usize = 16 * 1024 * 1024;
 
 /// `softmax(q·kᵀ·scale)·v` for `q: [batch, n_q, d]`, `k: [batch, n_k, d]`,
 /// `v: [batch, n_k, d_v]`; returns `[batch, n_q, d_v]` in `q`'s dtype.

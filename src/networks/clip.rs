@@ -167,7 +167,7 @@ impl Attention {
         let scores = (q.matmul(&k.t()?)? * self.scale)?.broadcast_add(mask)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let out = merge_heads(&probs.matmul(&v)?, self.heads)?.to_dtype(dtype)?;
-        Ok(self.out_proj.forward(&out)?)
+        self.out_proj.forward(&out)
     }
 }
 
@@ -188,7 +188,7 @@ impl Mlp {
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let xs = self.act.forward(&self.fc1.forward(xs)?)?;
-        Ok(self.fc2.forward(&xs)?)
+        self.fc2.forward(&xs)
     }
 }
 
@@ -216,7 +216,7 @@ impl EncoderLayer {
             .forward(&self.layer_norm1.forward(xs)?, mask)?;
         let xs = (xs + h)?;
         let h = self.mlp.forward(&self.layer_norm2.forward(&xs)?)?;
-        Ok((xs + h)?)
+        xs + h
     }
 }
 
@@ -338,6 +338,6 @@ impl ClipTextModel {
             });
             flat.push((r * row.len() + pos) as u32);
         }
-        Ok(Tensor::new(flat, device)?)
+        Tensor::new(flat, device)
     }
 }

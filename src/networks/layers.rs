@@ -9,14 +9,14 @@ use candle_nn::{GroupNorm, Linear, VarBuilder};
 /// Kept well below glibc's largest mmap threshold (32 MiB) so the buffers
 /// are recycled from the heap instead of being mapped and zero-faulted anew
 /// for every band, and small enough to stay cache-friendly.
-pub const IM2COL_BUDGET_BYTES: usize = 8 * 1024 * 1024;
+const IM2COL_BUDGET_BYTES: usize = 8 * 1024 * 1024;
 
 /// A square-kernel 2-D convolution with PyTorch's weight layout
 /// (`weight: [out, in, k, k]`, `bias: [out]`).
 ///
 /// Stride-1 convolutions are computed as im2col + one matrix product per band
 /// of output rows, each band reading only the input rows it needs (its
-/// "halo"), so the im2col matrix never exceeds [`IM2COL_BUDGET_BYTES`]. The
+/// "halo"), so the im2col matrix never exceeds `IM2COL_BUDGET_BYTES`. The
 /// result is exactly a convolution over the whole image (no tiling seams);
 /// only the order of work changes. This bounds memory on every back-end
 /// (candle's CUDA conv materialises the full im2col, 2.4 GB for one VAE

@@ -83,7 +83,7 @@ impl TinyBlock {
             skip: (ch_in != ch_out)
                 .then(|| -> Result<Conv2d> {
                     let w = vb.pp("skip").get((ch_out, ch_in, 1, 1), "weight")?;
-                    Ok(Conv2d::new(w, None, 0, 1)?)
+                    Conv2d::new(w, None, 0, 1)
                 })
                 .transpose()?,
         })
@@ -97,7 +97,7 @@ impl TinyBlock {
             Some(s) => s.forward(x)?,
             None => x.clone(),
         };
-        Ok((h + skip)?.relu()?)
+        (h + skip)?.relu()
     }
 }
 
@@ -159,6 +159,6 @@ impl TinyDecoder {
                 }
             };
         }
-        Ok(((x * 2.0)? - 1.0)?)
+        (x * 2.0)? - 1.0
     }
 }

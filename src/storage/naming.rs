@@ -1,13 +1,13 @@
 //! File names for saved images: when, what, and which seed, safe on every OS.
 
 /// Longest prompt slug kept in a file name, in characters.
-pub const MAX_SLUG_CHARS: usize = 60;
+const MAX_SLUG_CHARS: usize = 60;
 
 /// `a-terrier-in-the-snow` from "A terrier, in the snow!". Only letters and
 /// digits survive (any script), runs of anything else become one `-`, the
 /// result is bounded, and names Windows reserves (`CON`, `NUL`, ...) are
 /// avoided. An empty result becomes `untitled`.
-pub fn prompt_slug(prompt: &str) -> String {
+fn prompt_slug(prompt: &str) -> String {
     let mut slug = String::new();
     let mut dash = false;
     for c in prompt.chars() {

@@ -21,7 +21,7 @@ use crate::ui::state::Studio;
 use crate::ui::textures::TextureCache;
 
 /// How often eframe writes the settings to disk: a kill loses at most this.
-pub const AUTOSAVE_INTERVAL: Duration = Duration::from_secs(5);
+const AUTOSAVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How the studio starts; everything has a sensible default.
 #[derive(Clone, Default)]

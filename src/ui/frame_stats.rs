@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Frames slower than this count as hitches.
-pub const HITCH: Duration = Duration::from_millis(50);
+const HITCH: Duration = Duration::from_millis(50);
 
 /// Collected frame times.
 #[derive(Debug, Default, Clone)]
@@ -13,7 +13,7 @@ pub struct FrameStats {
     pub ui: Vec<Duration>,
     /// eframe's CPU time of the whole previous frame (ours + tessellation + paint).
     pub frame_cpu: Vec<f32>,
-    /// Frames slower than [`HITCH`]: (frame number, milliseconds).
+    /// Frames slower than `HITCH`: (frame number, milliseconds).
     pub hitches: Vec<(usize, f64)>,
 }
 

@@ -10,7 +10,7 @@ use egui::ColorImage;
 use crate::library::index::{Entry, Index, SyncReport};
 
 /// Default size cap of the history folder.
-pub const HISTORY_CAP: u64 = 2 << 30;
+const HISTORY_CAP: u64 = 2 << 30;
 
 /// What the window asks of the library.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! The studio window (eframe/egui).
 //!
 //! - [`app`]: the eframe app; owns the engine handle and runs each frame;
-//! - [`controller`]: actions → engine jobs and background tasks; events → state;
+//! - `controller/`: actions → engine jobs and background tasks; events → state;
 //! - [`state`]: what the window shows, apart from drawing; [`settings`]: what persists;
 //! - [`actions`]: what the person asked for; [`keyboard`]: shortcuts;
 //! - [`background`]: dialogs, decoding, saving off the UI thread;
@@ -28,7 +28,7 @@ pub use app::{StudioApp, StudioConfig};
 
 /// The window's application id: names the settings folder
 /// (`~/.local/share/latent-studio/app.ron` on Linux).
-pub const APP_ID: &str = "latent-studio";
+const APP_ID: &str = "latent-studio";
 
 /// Open the studio window and run until it is closed.
 pub fn run_studio(config: StudioConfig) -> anyhow::Result<()> {

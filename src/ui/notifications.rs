@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 /// How long an info message stays.
-pub const INFO_LIFETIME: Duration = Duration::from_secs(6);
+const INFO_LIFETIME: Duration = Duration::from_secs(6);
 /// How many messages are kept (the oldest go first).
 const MAX_KEPT: usize = 6;
 

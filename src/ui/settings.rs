@@ -31,7 +31,7 @@ pub struct SizePreset {
 }
 
 /// Sizes each family was trained at, square first, then portrait/landscape.
-pub const SIZE_PRESETS: &[SizePreset] = &[
+const SIZE_PRESETS: &[SizePreset] = &[
     SizePreset {
         label: "512 × 512 · SD 1.x / Turbo",
         width: 512,

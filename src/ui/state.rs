@@ -317,7 +317,7 @@ impl Studio {
     }
 
     /// The gallery item shown large, if any.
-    pub fn selected_item(&self) -> Option<&GalleryItem> {
+    fn selected_item(&self) -> Option<&GalleryItem> {
         self.selected.and_then(|i| self.gallery.get(i))
     }
 

@@ -25,7 +25,7 @@ fn linear_or_1x1(vb: VarBuilder, ch: usize) -> Result<Linear> {
         Ok(w) => w,
         Err(e) => match vb.get((ch, ch, 1, 1), "weight") {
             Ok(w) => w.reshape((ch, ch))?,
-            Err(_) => return Err(e.into()),
+            Err(_) => return Err(e),
         },
     };
     let bias = vb.get(ch, "bias")?;
@@ -62,7 +62,7 @@ impl SpatialAttention {
         drop(hs);
         let out = self.to_out.forward(&attention(&q, &k, &v, self.scale)?)?;
         let out = out.transpose(1, 2)?.reshape((b, c, h, w))?;
-        Ok((out + x)?)
+        out + x
     }
 }
 
@@ -92,7 +92,7 @@ impl MidBlock {
         if let Some(a) = &self.attention {
             x = a.forward(&x)?;
         }
-        Ok(self.resnet1.forward(&x, None)?)
+        self.resnet1.forward(&x, None)
     }
 }
 
@@ -111,7 +111,7 @@ impl OutHead {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.conv.forward(&self.norm.forward(x)?.silu()?)?)
+        self.conv.forward(&self.norm.forward(x)?.silu()?)
     }
 }
 

@@ -1,8 +1,9 @@
 //! The KL autoencoder (diffusers' `AutoencoderKL`) that maps images to
 //! latents and back, with diffusers' weight names.
 //!
-//! [`config`] is the config.json as data; [`blocks`] holds the encoder and
-//! decoder stacks; this file the autoencoder and its latent distribution.
+//! `config.rs` is the config.json as data ([`VaeConfig`]); `blocks.rs` holds the encoder and
+//! decoder stacks; `latent_rgb.rs` the linear preview map; this file the
+//! autoencoder and its latent distribution.
 
 mod blocks;
 mod config;
@@ -31,7 +32,7 @@ impl LatentDist {
     /// `mean + exp(logvar/2)·noise` for standard-normal `noise` of the mean's shape.
     pub fn sample(&self, noise: &Tensor) -> Result<Tensor> {
         let std = (&self.logvar * 0.5)?.exp()?;
-        Ok((&self.mean + std.broadcast_mul(noise)?)?)
+        &self.mean + std.broadcast_mul(noise)?
     }
 }
 

@@ -115,7 +115,7 @@ impl Default for SchedulerConfig {
 
 impl SchedulerConfig {
     /// Parses a `scheduler_config.json` document.
-    pub fn from_json_str(text: &str) -> std::result::Result<Self, String> {
+    fn from_json_str(text: &str) -> std::result::Result<Self, String> {
         let raw: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(text).map_err(|e| e.to_string())?;
         let mut cfg: SchedulerConfig =

@@ -93,7 +93,7 @@ fn text_box(
 }
 
 /// "23/75", or "92/150 · 2 chunks" past the first chunk.
-pub fn token_label(count: usize, chunks: usize) -> String {
+fn token_label(count: usize, chunks: usize) -> String {
     let chunks = chunks.max(1);
     if chunks == 1 {
         format!("{count}/{CHUNK}")
