@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use latent_studio::diffusion::pipeline::generate;
-use latent_studio::models::files::{ModelFiles, ModelSource};
+use latent_studio::models::files::ModelFiles;
+use latent_studio::models::source::ModelSource;
 use latent_studio::models::stable_diffusion::StableDiffusion;
 use latent_studio::sampling::schedulers::SamplerKind;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{tiny_model, Family};
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::engine::{Engine, EngineOptions, Event, JobId, JobRequest, StartImage};
-use latent_studio::models::files::ModelSource;
+use latent_studio::models::source::ModelSource;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -13,7 +13,7 @@ use latent_studio::library::image_files::{encode_png, save_png};
 use latent_studio::library::info::Source;
 use latent_studio::library::png_chunks::{read_text_chunks, read_text_chunks_from};
 use latent_studio::library::{infotext, read_image_info, InfoError};
-use latent_studio::models::files::ModelSource;
+use latent_studio::models::source::ModelSource;
 use latent_studio::sampling::schedulers::SamplerKind;
 
 fn result(params: GenerationParams, img2img: bool) -> JobResult {

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use candle_core::Device;
 use common::{tiny_model, Family};
-use latent_studio::models::files::{ModelFiles, ModelSource};
+use latent_studio::models::files::ModelFiles;
+use latent_studio::models::source::ModelSource;
 use latent_studio::models::stable_diffusion::StableDiffusion;
 use latent_studio::Error;
 

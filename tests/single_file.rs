@@ -11,7 +11,8 @@ use candle_core::Device;
 use common::{ldm::write_checkpoint, write_tiny_model_shaped, Family};
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::pipeline::generate;
-use latent_studio::models::files::{ModelFiles, ModelLayout, ModelSource};
+use latent_studio::models::files::{ModelFiles, ModelLayout};
+use latent_studio::models::source::ModelSource;
 use latent_studio::models::stable_diffusion::{ModelFamily, StableDiffusion};
 
 fn load(source: ModelSource) -> Result<StableDiffusion, latent_studio::Error> {

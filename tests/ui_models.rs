@@ -161,7 +161,7 @@ fn dropping_a_checkpoint_makes_it_the_model_and_a_pickle_is_refused() {
     assert_eq!(gallery.len(), 1, "{:?}", h.state().studio.notifications);
     assert_eq!(
         gallery[0].result.model,
-        latent_studio::models::files::ModelSource::Checkpoint(ckpt.clone())
+        latent_studio::models::source::ModelSource::Checkpoint(ckpt.clone())
     );
     // It names the exact file: A1111's short SHA-256, in the PNG text too.
     use sha2::Digest as _;

@@ -10,7 +10,7 @@ use image::RgbImage;
 use latent_studio::diffusion::params::GenerationParams;
 use latent_studio::diffusion::preview::PreviewImage;
 use latent_studio::engine::{JobId, JobResult};
-use latent_studio::models::files::ModelSource;
+use latent_studio::models::source::ModelSource;
 use latent_studio::ui::settings::Settings;
 use latent_studio::ui::state::{GalleryItem, LiveRun, Studio, TimelineKey};
 

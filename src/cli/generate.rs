@@ -11,8 +11,8 @@ use latent_studio::diffusion::preview::PreviewMode;
 use latent_studio::engine::{Engine, EngineOptions, Event, JobRequest, StartImage};
 use latent_studio::library::emergence_gif::{save_emergence, FRAME_TIME};
 use latent_studio::library::image_files::save_png_to;
-use latent_studio::models::files::ModelSource;
 use latent_studio::models::install::default_model;
+use latent_studio::models::source::ModelSource;
 use latent_studio::sampling::rng::RngKind;
 use latent_studio::sampling::schedulers::SamplerKind;
 

@@ -9,8 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use latent_studio::hub::{self, format_bytes, HubConfig};
 use latent_studio::models::catalog::{self, EntryKind};
-use latent_studio::models::files::{models_in_folder, ModelFiles, ModelLayout, ModelSource};
+use latent_studio::models::files::{models_in_folder, ModelFiles, ModelLayout};
 use latent_studio::models::install;
+use latent_studio::models::source::ModelSource;
 use latent_studio::storage::folders::default_models_dir;
 
 /// What to do with models.

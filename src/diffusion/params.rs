@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::models::files::ModelSource;
+use crate::models::source::ModelSource;
 use crate::sampling::rng::RngKind;
 use crate::sampling::schedulers::SamplerKind;
 

@@ -10,7 +10,7 @@ use crate::diffusion::decay::StartLatent;
 use crate::diffusion::params::GenerationParams;
 use crate::diffusion::preview::PreviewImage;
 use crate::hub::DownloadProgress;
-use crate::models::files::ModelSource;
+use crate::models::source::ModelSource;
 use crate::sampling::schedulers::SchedulerConfig;
 
 /// Identifies a job for its whole life; assigned by [`super::Engine::submit`].

@@ -16,7 +16,8 @@ use crate::diffusion::params::GenerationParams;
 use crate::diffusion::pipeline::{encode_image, generate, resolve_size};
 use crate::diffusion::preview::PreviewMode;
 use crate::error::Error;
-use crate::models::files::{ModelFiles, ModelLayout, ModelSource};
+use crate::models::files::{ModelFiles, ModelLayout};
+use crate::models::source::ModelSource;
 use crate::models::stable_diffusion::StableDiffusion;
 use crate::sampling::schedulers::img2img_start_step;
 

@@ -1,6 +1,6 @@
-//! Downloads from the Hugging Face hub into the standard hub cache, the one
-//! Python's huggingface_hub and diffusers use, so each reuses the other's
-//! files and resumes the other's partial downloads:
+//! The Hugging Face hub client: downloads into the standard hub cache, the
+//! one Python's huggingface_hub and diffusers use, so each reuses the other's
+//! files (and partial downloads, as far as huggingface_hub allows):
 //!
 //! ```text
 //! {cache}/models--{owner}--{name}/
@@ -19,167 +19,27 @@
 //! the LFS SHA-256 before anything enters `snapshots/`), cancellable between
 //! chunks, with progress reports. [`HubConfig::from_env`] reads `HF_ENDPOINT`,
 //! `HF_TOKEN`, `HF_HOME` / `HF_HUB_CACHE` and `HF_HUB_OFFLINE`.
+//!
+//! Files: `config.rs` (the environment), `listing.rs` (a repository's files),
+//! `cache.rs` (the layout, locks, partials, free space), `http.rs` (requests),
+//! `transfer.rs` (streaming one file), `error.rs`. Knows nothing of Stable
+//! Diffusion: [`crate::models::install`] decides what to fetch.
 
 mod cache;
+mod config;
 mod error;
 mod http;
+mod listing;
 mod transfer;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+pub use config::{cache_from_env, HubConfig};
 pub use error::DownloadError;
-
-/// Where and how to reach the hub.
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    /// The hub's base URL, e.g. `https://huggingface.co`.
-    pub endpoint: String,
-    /// A user access token, sent (as `Authorization: Bearer`) to the hub host only.
-    pub token: Option<String>,
-    /// The hub cache the files go into.
-    pub cache: hf_hub::Cache,
-    /// Make no network request at all; only use what is cached.
-    pub offline: bool,
-    /// How often a dropped connection or overloaded server is retried per
-    /// request before giving up (each retry resumes where the last stopped).
-    pub retries: u32,
-}
-
-impl HubConfig {
-    /// The configuration huggingface_hub would use: `HF_ENDPOINT` (default
-    /// `https://huggingface.co`), the token from `HF_TOKEN` else the token
-    /// file (`HF_TOKEN_PATH`, else `$HF_HOME/token`), the cache from
-    /// [`cache_from_env`], and `HF_HUB_OFFLINE=1|true|yes|on`.
-    pub fn from_env() -> Self {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let endpoint = var("HF_ENDPOINT")
-            .map(|e| e.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| "https://huggingface.co".to_string());
-        let token = var("HF_TOKEN").or_else(|| {
-            let path = var("HF_TOKEN_PATH")
-                .map(PathBuf::from)
-                .or_else(|| hf_home().map(|home| home.join("token")))?;
-            let text = std::fs::read_to_string(path).ok()?;
-            Some(text.trim().to_string()).filter(|t| !t.is_empty())
-        });
-        let offline = var("HF_HUB_OFFLINE").is_some_and(|v| {
-            ["1", "true", "yes", "on"]
-                .iter()
-                .any(|t| v.eq_ignore_ascii_case(t))
-        });
-        HubConfig {
-            endpoint,
-            token,
-            cache: cache_from_env(),
-            offline,
-            retries: 5,
-        }
-    }
-}
-
-/// The hub cache huggingface_hub uses: `HF_HUB_CACHE`, else `$HF_HOME/hub`,
-/// else `~/.cache/huggingface/hub`.
-pub fn cache_from_env() -> hf_hub::Cache {
-    if let Some(dir) = std::env::var_os("HF_HUB_CACHE").filter(|d| !d.is_empty()) {
-        return hf_hub::Cache::new(dir.into());
-    }
-    match hf_home() {
-        Some(home) => hf_hub::Cache::new(home.join("hub")),
-        None => hf_hub::Cache::new(std::env::temp_dir().join("huggingface").join("hub")),
-    }
-}
-
-/// `HF_HOME`, else `~/.cache/huggingface` (what hf_hub's `Cache::from_env` uses).
-fn hf_home() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("HF_HOME").filter(|h| !h.is_empty()) {
-        return Some(home.into());
-    }
-    let base = directories::BaseDirs::new()?;
-    Some(base.home_dir().join(".cache").join("huggingface"))
-}
-
-/// One file of a repository listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoFile {
-    /// Path inside the repository (`unet/config.json`); checked to stay inside it.
-    pub path: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// The SHA-256 of an LFS file (lower-case hex), which is also its cache etag.
-    pub sha256: Option<String>,
-    /// The git blob id (lower-case hex; the cache etag of a non-LFS file).
-    /// May be empty for LFS files.
-    pub blob_id: String,
-}
-
-impl RepoFile {
-    /// The name of this file's blob in the cache, as huggingface_hub names it.
-    pub fn etag(&self) -> &str {
-        self.sha256.as_deref().unwrap_or(&self.blob_id)
-    }
-}
-
-/// The files of a repository at one commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoListing {
-    /// The repository id.
-    pub repo: String,
-    /// The commit hash the revision resolved to.
-    pub commit: String,
-    /// Every file in the repository.
-    pub files: Vec<RepoFile>,
-}
-
-impl RepoListing {
-    /// The file at `path`, if the repository has it.
-    pub fn file(&self, path: &str) -> Option<&RepoFile> {
-        self.files.iter().find(|f| f.path == path)
-    }
-}
-
-/// List the files of `repo` at `revision` (a branch, tag or commit) with one
-/// request: `GET {endpoint}/api/models/{repo}/revision/{revision}?blobs=true`.
-/// Transient failures are retried `hub.retries` times.
-pub fn list_repo(
-    hub: &HubConfig,
-    repo: &str,
-    revision: &str,
-) -> Result<RepoListing, DownloadError> {
-    cache::check_repo_id(repo)?;
-    cache::check_revision(revision)?;
-    if hub.offline {
-        return Err(DownloadError::Offline {
-            repo: repo.to_string(),
-        });
-    }
-    list_with(&http::Client::new(hub), hub.retries, repo, revision)
-}
-
-fn list_with(
-    client: &http::Client,
-    retries: u32,
-    repo: &str,
-    revision: &str,
-) -> Result<RepoListing, DownloadError> {
-    let mut failures = 0;
-    loop {
-        match http::fetch_listing(client, repo, revision) {
-            Err(e) if e.is_transient() && failures < retries => {
-                failures += 1;
-                log::warn!("listing {repo}: {e}; retry {failures}/{retries}");
-                std::thread::sleep(Duration::from_millis(200 << (failures - 1).min(5)));
-            }
-            result => return result,
-        }
-    }
-}
+use listing::list_with;
+pub use listing::{bytes_in_cache, list_repo, RepoFile, RepoListing};
 
 /// The snapshot folder holding every one of `files` for `repo` at
 /// `revision`, if the cache has them all; makes no network request.
@@ -209,24 +69,6 @@ fn cached(
     // `exists` follows the symlink: the blob must be there too.
     let all = files.iter().all(|f| snapshot.join(f).is_file());
     all.then_some((commit, snapshot))
-}
-
-/// Bytes of `repo` already in the cache, finished or partial (its blobs,
-/// `.incomplete` ones included). Makes no network request; 0 when absent.
-pub fn bytes_in_cache(hub: &HubConfig, repo: &str) -> u64 {
-    if cache::check_repo_id(repo).is_err() {
-        return 0;
-    }
-    let blobs = cache::repo_dir(&hub.cache, repo).join("blobs");
-    std::fs::read_dir(blobs)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok()?.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 /// What to fetch: a repository, a revision and files in it.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::diffusion::params::GenerationParams;
-use crate::models::files::ModelSource;
+use crate::models::source::ModelSource;
 use crate::sampling::schedulers::SchedulerConfig;
 
 /// PNG keyword of the chunk.

@@ -158,7 +158,7 @@ pub fn snapshot_with(
     }
     let cached = crate::hub::cached_snapshot(&hub, repo_id, REVISION, &["model_index.json".into()]);
     if let Some(dir) = &cached {
-        let source = super::files::ModelSource::Hub(repo_id.to_string());
+        let source = super::source::ModelSource::Hub(repo_id.to_string());
         if super::files::ModelFiles::from_folder(source, dir, prefer_fp16).is_ok() {
             return Ok(dir.clone());
         }
@@ -239,14 +239,14 @@ pub fn installed_models() -> impl Iterator<Item = &'static str> {
 
 /// The model to use when none is named: `LATENT_STUDIO_MODEL`, else the first
 /// installed (`is_installed`) known repository, else the built-in emoji model.
-pub fn default_model() -> Option<super::files::ModelSource> {
+pub fn default_model() -> Option<super::source::ModelSource> {
     if let Ok(m) = std::env::var("LATENT_STUDIO_MODEL") {
         if !m.trim().is_empty() {
-            return Some(super::files::ModelSource::parse(m.trim()));
+            return Some(super::source::ModelSource::parse(m.trim()));
         }
     }
     installed_models()
         .next()
-        .map(|id| super::files::ModelSource::Hub(id.to_string()))
-        .or_else(|| super::builtin::folder().map(|_| super::files::ModelSource::BuiltIn))
+        .map(|id| super::source::ModelSource::Hub(id.to_string()))
+        .or_else(|| super::builtin::folder().map(|_| super::source::ModelSource::BuiltIn))
 }

@@ -3,7 +3,8 @@
 //!
 //! - which models: [`catalog`] (recommended models: files, sizes, licenses,
 //!   defaults), [`builtin`] (the emoji model shipped in `assets/`);
-//! - files: [`files`] (where a model's files are), [`install`] (what a hub
+//! - files: [`source`] (a model as the user named it), [`files`] (where its
+//!   files are, the one weight-file naming rule), [`install`] (what a hub
 //!   model needs, what of it is in the Hugging Face cache, fetching the rest
 //!   through [`crate::hub`]), [`single_file`] (LDM checkpoints mapped to our
 //!   networks), [`weights`] (validated, memory-mapped safetensors),
@@ -21,6 +22,7 @@ pub mod install;
 pub mod model_hash;
 pub mod preview_map;
 pub mod single_file;
+pub mod source;
 pub mod stable_diffusion;
 pub mod tokenizer;
 pub mod weights;

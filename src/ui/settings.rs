@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::diffusion::params::GenerationParams;
-use crate::models::files::ModelSource;
+use crate::models::source::ModelSource;
 use crate::sampling::rng::RngKind;
 use crate::sampling::schedulers::SamplerKind;
 

@@ -254,7 +254,7 @@ impl ModelChoice {
     /// name, so it is made off the drawing code.
     pub fn new(value: String, origin: &str) -> Self {
         ModelChoice {
-            name: crate::models::files::model_display_name(&value),
+            name: crate::models::source::model_display_name(&value),
             value,
             origin: origin.into(),
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::diffusion::image_io::load_rgb;
 use crate::engine::{EncodeRequest, StartImage};
-use crate::models::files::ModelSource;
+use crate::models::source::ModelSource;
 use crate::sampling::rng::RngKind;
 use crate::ui::app::StudioApp;
 use crate::ui::background::Done;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::library::emergence_gif::{save_emergence, FRAME_TIME};
 use crate::library::image_files::{save_png, save_png_to};
-use crate::models::files::ModelSource;
+use crate::models::source::ModelSource;
 use crate::ui::app::StudioApp;
 use crate::ui::background::{DialogPurpose, Done, ModelScan};
 use crate::ui::state::{GalleryItem, ModelChoice, StartImageState};
