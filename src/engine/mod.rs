@@ -21,7 +21,7 @@ use candle_core::Device;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::diffusion::preview::PreviewMode;
-pub use worker::download_label;
+
 use worker::{EventSink, Shared, Worker};
 
 /// How to start the engine.

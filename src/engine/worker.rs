@@ -178,7 +178,7 @@ impl Worker {
             if shared.is_cancelled(job) {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            progress(&download_label(p), 0.0);
+            progress(&p.describe(), 0.0);
         };
         let mut files = ModelFiles::resolve_with(
             source,
@@ -320,57 +320,5 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "unknown panic".into()
-    }
-}
-
-/// One line on a download: the file and how far it is, then the whole
-/// download: "downloading unet/… (45%) · 1.2 GB of 3.4 GB · 20 MB/s · 2 min left".
-pub fn download_label(p: &crate::hub::DownloadProgress) -> String {
-    use crate::hub::format_bytes;
-    let file_percent = match p.file_total {
-        0 => 100,
-        total => p.file_done * 100 / total,
-    };
-    let mut label = format!(
-        "downloading {} ({file_percent}%) · {} of {}",
-        p.file,
-        format_bytes(p.done),
-        format_bytes(p.total)
-    );
-    if p.bytes_per_sec > 0.0 {
-        label.push_str(&format!(" · {}/s", format_bytes(p.bytes_per_sec as u64)));
-    }
-    if let Some(eta) = p.eta {
-        let secs = eta.as_secs();
-        let left = match secs {
-            0..=59 => format!("{secs} s"),
-            60..=3599 => format!("{} min", secs.div_ceil(60)),
-            _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
-        };
-        label.push_str(&format!(" · {left} left"));
-    }
-    label
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::hub::DownloadProgress;
-
-    #[test]
-    fn download_label_names_the_file_then_the_whole() {
-        let p = DownloadProgress {
-            file: "unet/diffusion_pytorch_model.safetensors".into(),
-            file_done: 1_500_000_000,
-            file_total: 3_000_000_000,
-            done: 2_000_000_000,
-            total: 4_000_000_000,
-            bytes_per_sec: 20_000_000.0,
-            eta: Some(std::time::Duration::from_secs(100)),
-        };
-        assert_eq!(
-            download_label(&p),
-            "downloading unet/diffusion_pytorch_model.safetensors (50%) · 2.0 GB of 4.0 GB · 20 MB/s · 2 min left"
-        );
     }
 }

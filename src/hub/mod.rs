@@ -22,7 +22,8 @@
 //!
 //! Files: `config.rs` (the environment), `listing.rs` (a repository's files),
 //! `cache.rs` (the layout, locks, partials, free space), `http.rs` (requests),
-//! `transfer.rs` (streaming one file), `error.rs`. Knows nothing of Stable
+//! `transfer.rs` (streaming one file), `progress.rs` (reports and how they
+//! read), `error.rs`. Knows nothing of Stable
 //! Diffusion: [`crate::models::install`] decides what to fetch.
 
 mod cache;
@@ -30,16 +31,17 @@ mod config;
 mod error;
 mod http;
 mod listing;
+mod progress;
 mod transfer;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 pub use config::{cache_from_env, HubConfig};
 pub use error::DownloadError;
 use listing::list_with;
 pub use listing::{bytes_in_cache, list_repo, RepoFile, RepoListing};
+pub use progress::{format_bytes, DownloadProgress};
 
 /// The snapshot folder holding every one of `files` for `repo` at
 /// `revision`, if the cache has them all; makes no network request.
@@ -84,25 +86,6 @@ pub struct DownloadRequest {
     /// Paths fetched when the repository has them, skipped when it has not
     /// (and not needed for the request to count as cached).
     pub optional: Vec<String>,
-}
-
-/// A progress report of [`download`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct DownloadProgress {
-    /// The file being worked on.
-    pub file: String,
-    /// Bytes of that file in the cache so far.
-    pub file_done: u64,
-    /// That file's size.
-    pub file_total: u64,
-    /// Bytes of the whole request in the cache so far; never decreases.
-    pub done: u64,
-    /// Bytes of the whole request; `done` ends equal to it.
-    pub total: u64,
-    /// Transfer speed of this session over the last few seconds.
-    pub bytes_per_sec: f64,
-    /// Estimated time left, when the speed is known.
-    pub eta: Option<Duration>,
 }
 
 /// The result of a successful [`download`].
@@ -306,43 +289,9 @@ fn fetch_listed(
     })
 }
 
-/// A byte count the way the hub shows it, in decimal units: `"340 MB"`,
-/// `"1.7 GB"`, `"512 B"`.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    for (i, unit) in UNITS.iter().enumerate() {
-        let last = i + 1 == UNITS.len();
-        if value < 9.95 {
-            return format!("{value:.1} {unit}");
-        }
-        if value.round() < 1000.0 || last {
-            return format!("{value:.0} {unit}");
-        }
-        value /= 1000.0;
-    }
-    unreachable!("the last unit always returns")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bytes_read_like_the_hub() {
-        assert_eq!(format_bytes(0), "0 B");
-        assert_eq!(format_bytes(999), "999 B");
-        assert_eq!(format_bytes(1000), "1.0 kB");
-        assert_eq!(format_bytes(340_000_000), "340 MB");
-        assert_eq!(format_bytes(1_700_000_000), "1.7 GB");
-        assert_eq!(format_bytes(9_960_000), "10 MB");
-        assert_eq!(format_bytes(999_600_000), "1.0 GB");
-        assert_eq!(format_bytes(12_345_678_901), "12 GB");
-        assert_eq!(format_bytes(u64::MAX), "18 EB");
-    }
 
     #[test]
     fn etag_is_sha256_for_lfs_else_blob_id() {

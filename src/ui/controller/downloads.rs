@@ -1,6 +1,6 @@
 //! Catalog downloads from the model picker: start, follow, finish.
 
-use crate::engine::{download_label, DownloadUpdate, JobId};
+use crate::engine::{DownloadUpdate, JobId};
 use crate::hub::format_bytes;
 use crate::models::catalog;
 use crate::ui::app::StudioApp;
@@ -35,7 +35,7 @@ impl StudioApp {
         match update {
             DownloadUpdate::Progress(p) => {
                 let row = &mut self.studio.downloads[i];
-                row.label = download_label(&p);
+                row.label = p.describe();
                 row.fraction = if p.total == 0 {
                     0.0
                 } else {
