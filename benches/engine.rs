@@ -78,6 +78,11 @@ const STAGES: &[(&str, &str)] = &[
         "ckpt-warm",
         "load whole model, single-file checkpoint, warm cache",
     ),
+    ("matmul", "f32 matmul 4096×4096×4096 (137 GFLOP)"),
+    (
+        "conv",
+        "3×3 conv 320→320 ch on 2×64×64 (the U-Net's first level at 512², CFG)",
+    ),
     (
         "noise",
         "seeded noise: randn 4×128×128 (an SDXL 1024² latent)",
@@ -450,6 +455,47 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
                 })?
             }
         }
+        "matmul" => {
+            let a = Tensor::randn(0f32, 1., (4096, 4096), &dev)?;
+            let b = Tensor::randn(0f32, 1., (4096, 4096), &dev)?;
+            let times = time_runs(runs.max(3), || {
+                a.matmul(&b)?;
+                Ok(())
+            })?;
+            eprintln!(
+                "  {:.0} GFLOP/s (median)",
+                2.0 * 4096f64.powi(3) / median(times.clone()) / 1e9
+            );
+            times
+        }
+        "conv" => {
+            let vb = candle_nn::VarBuilder::from_tensors(
+                [
+                    (
+                        "weight".to_string(),
+                        Tensor::randn(0f32, 0.02, (320, 320, 3, 3), &dev)?,
+                    ),
+                    ("bias".to_string(), Tensor::zeros(320, DType::F32, &dev)?),
+                ]
+                .into_iter()
+                .collect(),
+                DType::F32,
+                &dev,
+            );
+            let conv = latent_studio::networks::layers::conv2d(vb, 320, 320, 3, 1, 1)?;
+            let x = Tensor::randn(0f32, 1., (2, 320, 64, 64), &dev)?;
+            let times = time_runs(runs.max(3), || {
+                candle_core::Module::forward(&conv, &x)?;
+                Ok(())
+            })?;
+            // 2 · Cout · Cin · 9 · H · W · batch multiply-adds.
+            let gflop = 2.0 * 320.0 * 320.0 * 9.0 * 64.0 * 64.0 * 2.0 / 1e9;
+            eprintln!(
+                "  {:.0} GFLOP/s (median, {gflop:.1} GFLOP)",
+                gflop / median(times.clone())
+            );
+            times
+        }
         "noise" => {
             let mut rng = TorchCpuRng::new(3);
             time_runs(runs.max(3), || {
@@ -523,10 +569,9 @@ fn main() -> anyhow::Result<()> {
         .filter(|(stage, _)| args.is_empty() || args.iter().any(|a| a == stage))
         .collect();
     // The built-in model's stages and the noise need no SD1.5-shaped weights.
-    if selected
-        .iter()
-        .any(|(stage, _)| !stage.starts_with("mini") && *stage != "noise")
-    {
+    if selected.iter().any(|(stage, _)| {
+        !stage.starts_with("mini") && !["noise", "matmul", "conv"].contains(stage)
+    }) {
         ensure_weights(&dir)?;
     }
     if selected.iter().any(|(stage, _)| stage.starts_with("ckpt-")) {

@@ -111,7 +111,8 @@ impl crate::networks::NetworkConfig for ClipTextConfig {
             json = inner.take();
         }
         let cfg: Self = serde_json::from_value(json).map_err(|e| e.to_string())?;
-        if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
+        {
             return Err(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 cfg.hidden_size, cfg.num_attention_heads

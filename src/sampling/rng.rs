@@ -186,7 +186,7 @@ impl TorchCpuRng {
         for block in data.chunks_exact_mut(16) {
             normal_fill_16(block.try_into().expect("chunk of 16"));
         }
-        if n % 16 != 0 {
+        if !n.is_multiple_of(16) {
             self.redraw_tail(&mut data);
         }
         data
@@ -203,7 +203,7 @@ impl TorchCpuRng {
             }
             normal_fill_16(block);
         }
-        if n % 16 != 0 {
+        if !n.is_multiple_of(16) {
             self.redraw_tail(&mut data);
         }
         data

@@ -11,7 +11,7 @@ use crate::models::weights::{SafeTensorsFile, Stored};
 
 /// CLIP heads are 64 wide in every Stable Diffusion text encoder.
 fn clip_heads(shapes: &Shapes, hidden: usize) -> Result<usize> {
-    if hidden == 0 || hidden % 64 != 0 {
+    if hidden == 0 || !hidden.is_multiple_of(64) {
         return Err(crate::Error::bad_weights(
             shapes.path,
             format!("text encoder width {hidden} is not a multiple of 64"),

@@ -120,7 +120,7 @@ pub(super) fn unet_part(
         // label_emb takes [pooled text | 6 sinusoidal size/crop embeddings].
         let input = shapes.dim(&p("label_emb.0.0.weight"), 1)?;
         let pooled = pooled_dim.unwrap_or(0);
-        if input <= pooled || (input - pooled) % 6 != 0 {
+        if input <= pooled || !(input - pooled).is_multiple_of(6) {
             return Err(crate::Error::bad_weights(
                 shapes.path,
                 format!("label_emb input {input} does not fit a {pooled}-wide pooled embedding"),
