@@ -84,6 +84,10 @@ const STAGES: &[(&str, &str)] = &[
         "3×3 conv 320→320 ch on 2×64×64 (the U-Net's first level at 512², CFG)",
     ),
     (
+        "geglu",
+        "GEGLU of the first transformer at 512², CFG ([2, 4096, 2·1280·4])",
+    ),
+    (
         "noise",
         "seeded noise: randn 4×128×128 (an SDXL 1024² latent)",
     ),
@@ -496,6 +500,24 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
             );
             times
         }
+        "geglu" => {
+            let h = Tensor::randn(0f32, 1., (2, 4096, 2 * 1280 * 4), &dev)?;
+            let candle_path = || -> anyhow::Result<Tensor> {
+                let chunks = h.chunk(2, candle_core::D::Minus1)?;
+                Ok((&chunks[0] * chunks[1].gelu_erf()?)?)
+            };
+            let old = time_runs(runs.max(3), || candle_path().map(drop))?;
+            let times = time_runs(runs.max(3), || {
+                latent_studio::networks::geglu::geglu(&h)?;
+                Ok(())
+            })?;
+            eprintln!(
+                "  chunk + gelu_erf + mul as candle ops: {:.3} s (median), {:.1}× this op",
+                median(old.clone()),
+                median(old) / median(times.clone())
+            );
+            times
+        }
         "noise" => {
             let mut rng = TorchCpuRng::new(3);
             time_runs(runs.max(3), || {
@@ -570,7 +592,7 @@ fn main() -> anyhow::Result<()> {
         .collect();
     // The built-in model's stages and the noise need no SD1.5-shaped weights.
     if selected.iter().any(|(stage, _)| {
-        !stage.starts_with("mini") && !["noise", "matmul", "conv"].contains(stage)
+        !stage.starts_with("mini") && !["noise", "matmul", "conv", "geglu"].contains(stage)
     }) {
         ensure_weights(&dir)?;
     }

@@ -11,11 +11,13 @@
 //! - [`taesd`]: the tiny preview decoder (`AutoencoderTiny`'s decoder);
 //! - shared parts: [`layers`] (convolutions, resnet blocks, resampling),
 //!   [`attention`] (memory-bounded scaled dot-product attention),
+//!   [`geglu`] (the transformer's gated GELU in one parallel pass),
 //!   [`softmax`] (its numerically careful softmax);
 //! - [`NetworkConfig`]: parsing and checking a config.json's text.
 
 pub mod attention;
 pub mod clip;
+pub mod geglu;
 pub mod layers;
 pub mod softmax;
 pub mod taesd;

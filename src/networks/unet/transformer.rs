@@ -1,7 +1,7 @@
 //! diffusers' `Transformer2DModel`: the attention blocks that let the U-Net
 //! look at the image itself (self-attention) and at the prompt (cross-attention).
 
-use candle_core::{Result, Tensor, D};
+use candle_core::{Result, Tensor};
 use candle_nn::{GroupNorm, LayerNorm, Linear, Module, VarBuilder};
 
 use crate::networks::attention::{attention, merge_heads, split_heads};
@@ -62,10 +62,8 @@ impl FeedForward {
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let h = self.proj.forward(xs)?;
-        let chunks = h.chunk(2, D::Minus1)?;
         // diffusers uses the exact (erf) GELU here, not the tanh approximation.
-        let h = (&chunks[0] * chunks[1].gelu_erf()?)?;
+        let h = crate::networks::geglu::geglu(&self.proj.forward(xs)?)?;
         self.out.forward(&h)
     }
 }
