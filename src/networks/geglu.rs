@@ -37,7 +37,7 @@ impl candle_core::CustomOp1 for Geglu {
         };
         let dims = layout.shape().dims();
         let row = *dims.last().unwrap_or(&0);
-        if row % 2 != 0 {
+        if !row.is_multiple_of(2) {
             candle_core::bail!("geglu needs an even last dimension, got {row}");
         }
         let half = row / 2;
