@@ -68,11 +68,7 @@ fn generate_writes_the_image_and_every_preview() {
 
     // `info` reads the parameters back as one JSON object.
     let info = cli().arg("info").arg(&out).output().unwrap();
-    assert!(
-        info.status.success(),
-        "{}",
-        String::from_utf8_lossy(&info.stderr)
-    );
+    assert_ok(&info);
     let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(json["source"], "latent-studio");
     assert_eq!(json["prompt"], "a terrier");
@@ -100,6 +96,16 @@ fn generate_writes_the_image_and_every_preview() {
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+/// The command succeeded; else its stderr is the failure message.
+#[track_caller]
+fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn assert_fails_with(args: &[&str], needle: &str) {
@@ -172,11 +178,7 @@ fn taesd_previews_on_request() {
         .arg(tmp.path().join("o.png"))
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_ok(&run);
     // Full-resolution TAESD previews, not the 8×8 latent-sized ones.
     let step = image::open(previews.join("step-002.png")).unwrap();
     assert_eq!((step.width(), step.height()), (64, 64));
@@ -219,11 +221,7 @@ fn models_list_shows_the_catalog_and_add_links_a_checkpoint() {
         .arg(&ckpt)
         .output()
         .unwrap();
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    assert_ok(&add);
     assert!(String::from_utf8_lossy(&add.stdout).contains("SDXL single-file checkpoint"));
     let list = cli()
         .env("XDG_DATA_HOME", &data)
@@ -277,11 +275,7 @@ fn models_download_then_generate_offline_from_the_cache() {
         .args(["models", "download", "sd-turbo"])
         .output()
         .unwrap();
-    assert!(
-        dl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dl.stderr)
-    );
+    assert_ok(&dl);
     assert!(String::from_utf8_lossy(&dl.stdout).contains("stabilityai/sd-turbo"));
     let list = online().args(["models", "list"]).output().unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
@@ -305,11 +299,7 @@ fn models_download_then_generate_offline_from_the_cache() {
         .unwrap()
     };
     let run = generate("sd-turbo", &out, true);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_ok(&run);
     assert!(out.is_file());
     assert_eq!(server.requests().len(), requests, "offline made a request");
 
@@ -317,11 +307,7 @@ fn models_download_then_generate_offline_from_the_cache() {
     // (the pickle beside the safetensors is not fetched) and it generates.
     let out = tmp.path().join("generic.png");
     let run = generate("someone/tiny-pipeline", &out, false);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_ok(&run);
     assert!(out.is_file());
     assert!(!server.requests().iter().any(|r| r.path.ends_with(".bin")));
 
@@ -329,11 +315,7 @@ fn models_download_then_generate_offline_from_the_cache() {
     let requests = server.requests().len();
     let out = tmp.path().join("generic-offline.png");
     let run = generate("someone/tiny-pipeline", &out, true);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_ok(&run);
     assert_eq!(server.requests().len(), requests, "offline made a request");
 
     // `models download` of a plain repo id into a fresh cache records
@@ -350,11 +332,7 @@ fn models_download_then_generate_offline_from_the_cache() {
             .args(["models", "download", id])
             .output()
             .unwrap();
-        assert!(
-            dl.status.success(),
-            "{}",
-            String::from_utf8_lossy(&dl.stderr)
-        );
+        assert_ok(&dl);
     }
     for repo in [
         "models--someone--tiny-pipeline",
@@ -381,11 +359,7 @@ fn models_download_then_generate_offline_from_the_cache() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_ok(&run);
     assert!(out.is_file());
 
     // A commit asked for by hash is fetched as such and gets no ref of its own.
@@ -402,11 +376,7 @@ fn models_download_then_generate_offline_from_the_cache() {
         ])
         .output()
         .unwrap();
-    assert!(
-        dl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dl.stderr)
-    );
+    assert_ok(&dl);
     assert!(String::from_utf8_lossy(&dl.stdout).contains(&commit));
     let refs = std::fs::read_dir(fresh.join("hub/models--someone--tiny-pipeline/refs")).unwrap();
     assert_eq!(refs.count(), 1);

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use ureq::http::{Response, Uri};
 use ureq::Body;
 
-use super::cache::{is_hex, is_safe_relative};
+use super::names::{is_hex, is_safe_relative};
 use super::{DownloadError, HubConfig, RepoFile, RepoListing};
 
 const MAX_REDIRECTS: usize = 10;

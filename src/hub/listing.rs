@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{cache, http, DownloadError, HubConfig};
+use super::{cache, http, names, DownloadError, HubConfig};
 
 /// One file of a repository listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +52,8 @@ pub fn list_repo(
     repo: &str,
     revision: &str,
 ) -> Result<RepoListing, DownloadError> {
-    cache::check_repo_id(repo)?;
-    cache::check_revision(revision)?;
+    names::check_repo_id(repo)?;
+    names::check_revision(revision)?;
     if hub.offline {
         return Err(DownloadError::Offline {
             repo: repo.to_string(),
@@ -84,7 +84,7 @@ pub(super) fn list_with(
 /// Bytes of `repo` already in the cache, finished or partial (its blobs,
 /// `.incomplete` ones included). Makes no network request; 0 when absent.
 pub fn bytes_in_cache(hub: &HubConfig, repo: &str) -> u64 {
-    if cache::check_repo_id(repo).is_err() {
+    if names::check_repo_id(repo).is_err() {
         return 0;
     }
     let blobs = cache::repo_dir(&hub.cache, repo).join("blobs");

@@ -21,7 +21,8 @@
 //! `HF_TOKEN`, `HF_HOME` / `HF_HUB_CACHE` and `HF_HUB_OFFLINE`.
 //!
 //! Files: `config.rs` (the environment), `listing.rs` (a repository's files),
-//! `cache.rs` (the layout, locks, partials, free space), `http.rs` (requests),
+//! `cache.rs` (the layout, locks, partials, free space), `names.rs`
+//! (repository ids, revisions and paths checked), `http.rs` (requests),
 //! `transfer.rs` (streaming one file), `progress.rs` (reports and how they
 //! read), `error.rs`. Knows nothing of Stable
 //! Diffusion: [`crate::models::install`] decides what to fetch.
@@ -31,6 +32,7 @@ mod config;
 mod error;
 mod http;
 mod listing;
+mod names;
 mod progress;
 mod transfer;
 
@@ -60,9 +62,9 @@ fn cached(
     revision: &str,
     files: &[String],
 ) -> Option<(String, PathBuf)> {
-    if cache::check_repo_id(repo).is_err()
-        || cache::check_revision(revision).is_err()
-        || files.iter().any(|f| cache::check_file(f).is_err())
+    if names::check_repo_id(repo).is_err()
+        || names::check_revision(revision).is_err()
+        || files.iter().any(|f| names::check_file(f).is_err())
     {
         return None;
     }
@@ -170,17 +172,17 @@ pub fn download_listed(
 
 /// The paths of `req` checked, required files first, without repeats.
 fn check_request(req: &DownloadRequest) -> Result<Vec<&str>, DownloadError> {
-    cache::check_repo_id(&req.repo)?;
-    cache::check_revision(&req.revision)?;
+    names::check_repo_id(&req.repo)?;
+    names::check_revision(&req.revision)?;
     let mut wanted_paths: Vec<&str> = Vec::new();
     for f in &req.files {
-        cache::check_file(f)?;
+        names::check_file(f)?;
         if !wanted_paths.contains(&f.as_str()) {
             wanted_paths.push(f);
         }
     }
     for f in &req.optional {
-        cache::check_file(f)?;
+        names::check_file(f)?;
     }
     Ok(wanted_paths)
 }
