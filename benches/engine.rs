@@ -5,7 +5,9 @@
 //!
 //! The weights (4.2 GB, f32) are written once, as a diffusers model folder,
 //! to `LATENT_BENCH_DIR` (default: target/bench-sd15-diffusers) and loaded
-//! through the real loader. Each
+//! through the real loader. `LATENT_BENCH_DTYPE=f16` writes and loads them
+//! in f16 instead (2.1 GB, target/bench-sd15-diffusers-f16), as most
+//! published checkpoints ship: kept as f16, computed in f32. Each
 //! stage runs in its own process so its peak RSS is its own. Runs per stage:
 //! `LATENT_BENCH_RUNS` (default 3; the first run is a warm-up and not counted
 //! when more than one run is made).
@@ -48,7 +50,7 @@ use latent_studio::networks::taesd::{TinyDecoder, TinyDecoderConfig};
 use latent_studio::networks::unet::{UNet2DConditionModel, UNetConfig};
 use latent_studio::networks::vae::{AutoencoderKl, LatentSpace, VaeConfig};
 use latent_studio::sampling::rng::{NoiseSource, TorchCpuRng};
-use latent_studio::testing::random_weights::write_random_weights;
+use latent_studio::testing::random_weights::{write_random_weights, write_random_weights_in};
 
 const STAGES: &[(&str, &str)] = &[
     ("load", "load U-Net weights (3.4 GB f32)"),
@@ -58,6 +60,14 @@ const STAGES: &[(&str, &str)] = &[
     ("vae512", "VAE decode 512²"),
     ("preview", "latent→RGB preview 64×64 latent"),
     ("taesd512", "TAESD preview decode 64×64 latent → 512²"),
+    (
+        "job256",
+        "what a user waits per step: a 256² job through generate (DDIM, CFG 7.5), s per step",
+    ),
+    (
+        "job512",
+        "the same at 512²: s per step of a whole job (U-Net + guidance + sampler + preview)",
+    ),
     (
         "pipeline512",
         "whole job: load, 1 step 512² CFG, VAE decode",
@@ -86,6 +96,10 @@ const STAGES: &[(&str, &str)] = &[
     (
         "geglu",
         "GEGLU of the first transformer at 512², CFG ([2, 4096, 2·1280·4])",
+    ),
+    (
+        "attention",
+        "self-attention of the first transformer at 512², CFG (16 heads·batch × 4096 tokens × 40)",
     ),
     (
         "noise",
@@ -145,11 +159,25 @@ fn taesd_config() -> TinyDecoderConfig {
     serde_json::from_value(json!({})).expect("TAESD defaults")
 }
 
+/// The dtype the weights are written in: `LATENT_BENCH_DTYPE=f16` (as most
+/// published checkpoints ship; kept as f16 in memory and computed in f32) or
+/// f32 (the default).
+fn weights_dtype() -> DType {
+    match std::env::var("LATENT_BENCH_DTYPE").as_deref() {
+        Ok("f16") => DType::F16,
+        _ => DType::F32,
+    }
+}
+
 fn bench_dir() -> PathBuf {
     std::env::var_os("LATENT_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-sd15-diffusers")
+            let name = match weights_dtype() {
+                DType::F16 => "target/bench-sd15-diffusers-f16",
+                _ => "target/bench-sd15-diffusers",
+            };
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
         })
 }
 
@@ -165,12 +193,13 @@ fn ensure_weights(dir: &Path) -> anyhow::Result<()> {
     let unet: UNetConfig = serde_json::from_value(unet_config())?;
     let vae: VaeConfig = serde_json::from_value(vae_config())?;
     let clip: ClipTextConfig = serde_json::from_value(clip_config())?;
-    let n = write_random_weights(&dir.join(UNET), 1, |vb| {
+    let dtype = weights_dtype();
+    let n = write_random_weights_in(&dir.join(UNET), 1, dtype, |vb| {
         UNet2DConditionModel::new(vb, &unet)
     })?;
     eprintln!("  U-Net: {n} parameters");
-    write_random_weights(&dir.join(VAE), 2, |vb| AutoencoderKl::new(vb, &vae))?;
-    write_random_weights(&dir.join(CLIP), 3, |vb| {
+    write_random_weights_in(&dir.join(VAE), 2, dtype, |vb| AutoencoderKl::new(vb, &vae))?;
+    write_random_weights_in(&dir.join(CLIP), 3, dtype, |vb| {
         ClipTextModel::new(vb, &clip, false)
     })?;
     let write = |path: &str, value: serde_json::Value| -> anyhow::Result<()> {
@@ -418,6 +447,33 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
             let z = Tensor::randn(0f32, 1., (1, 4, 64, 64), &dev)?;
             time_runs(runs, || Ok(taesd.decode(&z).map(drop)?))?
         }
+        "job256" | "job512" => {
+            // Steps as a user gets them: the engine's own call chain, timed
+            // between progress callbacks. The first step also pays for text
+            // encoding and warm-up, so it is dropped like a warm-up run.
+            let source = ModelSource::Folder(dir.to_path_buf());
+            let model =
+                StableDiffusion::load(ModelFiles::resolve(&source, false)?, &dev, &mut |_, _| {})?;
+            let side = if stage == "job256" { 256 } else { 512 };
+            let params = GenerationParams {
+                prompt: "a photo of a terrier".into(),
+                steps: runs + 1,
+                cfg_scale: 7.5,
+                sampler: latent_studio::sampling::schedulers::SamplerKind::Ddim,
+                width: Some(side),
+                height: Some(side),
+                ..Default::default()
+            };
+            let mut times = Vec::new();
+            let mut last = Instant::now();
+            generate(&model, &params, None, &mut |_| {
+                times.push(last.elapsed().as_secs_f64());
+                last = Instant::now();
+                true
+            })?;
+            times.remove(0);
+            times
+        }
         "pipeline512" => {
             // One run: a job is long, and its peak memory is what we want.
             time_runs(1, || {
@@ -499,6 +555,15 @@ fn run_stage(stage: &str, dir: &Path, runs: usize) -> anyhow::Result<()> {
                 gflop / median(times.clone())
             );
             times
+        }
+        "attention" => {
+            let qkv = || Tensor::randn(0f32, 1., (16, 4096, 40), &dev);
+            let (q, k, v) = (qkv()?, qkv()?, qkv()?);
+            let scale = 1.0 / (40f64).sqrt();
+            time_runs(runs.max(3), || {
+                latent_studio::networks::attention::attention(&q, &k, &v, scale)?;
+                Ok(())
+            })?
         }
         "geglu" => {
             let h = Tensor::randn(0f32, 1., (2, 4096, 2 * 1280 * 4), &dev)?;
@@ -592,7 +657,8 @@ fn main() -> anyhow::Result<()> {
         .collect();
     // The built-in model's stages and the noise need no SD1.5-shaped weights.
     if selected.iter().any(|(stage, _)| {
-        !stage.starts_with("mini") && !["noise", "matmul", "conv", "geglu"].contains(stage)
+        !stage.starts_with("mini")
+            && !["noise", "matmul", "conv", "geglu", "attention"].contains(stage)
     }) {
         ensure_weights(&dir)?;
     }
@@ -600,7 +666,8 @@ fn main() -> anyhow::Result<()> {
         ensure_checkpoint(&dir)?;
     }
     let threads = candle_core::utils::get_num_threads();
-    println!("SD1.5-shaped random weights, f32, CPU, {threads} threads, {runs} runs (first is warm-up)\n");
+    let stored = format!("{:?}", weights_dtype()).to_lowercase();
+    println!("SD1.5-shaped random weights stored as {stored}, computed in f32, CPU, {threads} threads, {runs} runs (first is warm-up)\n");
     println!("| stage | what | median | min | max | peak RSS | RSS after load |");
     println!("|---|---|---|---|---|---|---|");
     let mut notes = Vec::new();

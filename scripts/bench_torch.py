@@ -2,8 +2,15 @@
 `cargo bench --bench engine`: SD1.5-shaped random weights, f32, CPU.
 
     python scripts/bench_torch.py [runs]
+    python scripts/bench_torch.py job DIR [steps] [side]
 
-Prints a table in the same format (median of the runs after one warm-up).
+The first prints a table in the same format (median of the runs after one
+warm-up). `job` is a whole job as a user runs it, for the engine's `job512`
+and `pipeline512` stages and `/usr/bin/time -f %M latent-studio generate`:
+load the diffusers folder DIR (e.g. target/bench-sd15-diffusers-f16, whose
+f16 weights diffusers computes in f32 like we do), encode the prompt, run
+`steps` DDIM steps with CFG 7.5 at side² (default 4 at 512), decode; it
+prints each step's time and the process's peak RSS.
 """
 import resource
 import statistics
@@ -57,5 +64,37 @@ def main(runs):
     row("vae512", "VAE decode 512²", timed(lambda: vae.decode(z), runs))
 
 
+def job(folder, steps, side):
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    t = time.perf_counter()
+    pipe = StableDiffusionPipeline.from_pretrained(
+        folder, torch_dtype=torch.float32, safety_checker=None, requires_safety_checker=False
+    )
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    # The bench folder's tokenizer_config.json leaves the length unset.
+    pipe.tokenizer.model_max_length = 77
+    print(f"load {time.perf_counter() - t:.2f} s")
+    marks = [time.perf_counter()]
+
+    def on_step(_pipe, _i, _t, kwargs):
+        marks.append(time.perf_counter())
+        return kwargs
+
+    t = time.perf_counter()
+    pipe("a photo of a terrier", num_inference_steps=steps, guidance_scale=7.5,
+         width=side, height=side, generator=torch.manual_seed(0),
+         callback_on_step_end=on_step)
+    per_step = [b - a for a, b in zip(marks, marks[1:])]
+    print("steps (s): " + " ".join(f"{s:.2f}" for s in per_step))
+    print(f"median step after the first: {statistics.median(per_step[1:] or per_step):.2f} s")
+    print(f"job without load {time.perf_counter() - t:.2f} s")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    if len(sys.argv) > 1 and sys.argv[1] == "job":
+        job(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 4,
+            int(sys.argv[4]) if len(sys.argv) > 4 else 512)
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)

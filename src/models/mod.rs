@@ -7,7 +7,7 @@
 //!   files are, the one weight-file naming rule), [`install`] (what a hub
 //!   model needs, what of it is in the Hugging Face cache, fetching the rest
 //!   through [`crate::hub`]), [`single_file`] (LDM checkpoints mapped to our
-//!   networks), [`weights`] (validated, memory-mapped safetensors),
+//!   networks), [`weights`] (validated safetensors, half precision kept),
 //!   [`config_file`] (a network's config.json, errors naming the file),
 //!   [`model_hash`] (A1111's checkpoint hash), [`preview_map`] (a VAE's own
 //!   latent→RGB preview map);

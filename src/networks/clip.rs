@@ -2,11 +2,13 @@
 //! `CLIPTextModelWithProjection`), with Hugging Face weight names.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{embedding, layer_norm, linear, linear_no_bias, Embedding, LayerNorm, Linear};
+use candle_nn::{Embedding, LayerNorm};
 use candle_nn::{Module, VarBuilder};
 use serde::Deserialize;
 
 use crate::networks::attention::{causal_mask, merge_heads, split_heads};
+use crate::networks::linear::{linear, linear_no_bias, Linear};
+use crate::networks::precision::{layer_norm, param, widen};
 use candle_core::Result;
 
 /// Activation of the MLP blocks.
@@ -242,11 +244,18 @@ impl ClipTextModel {
             vb.clone()
         };
         let emb = tm.pp("embeddings");
-        let token_embedding =
-            embedding(cfg.vocab_size, cfg.hidden_size, emb.pp("token_embedding"))?;
-        let position_embedding = emb
-            .pp("position_embedding")
-            .get((cfg.max_position_embeddings, cfg.hidden_size), "weight")?;
+        // The token table (38 M values for SD's CLIP) stays as stored; the
+        // rows a prompt picks are widened after the lookup.
+        let token_embedding = Embedding::new(
+            emb.pp("token_embedding")
+                .get((cfg.vocab_size, cfg.hidden_size), "weight")?,
+            cfg.hidden_size,
+        );
+        let position_embedding = param(
+            &emb.pp("position_embedding"),
+            (cfg.max_position_embeddings, cfg.hidden_size),
+            "weight",
+        )?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| EncoderLayer::new(tm.pp("encoder.layers").pp(i), cfg))
             .collect::<Result<_>>()?;
@@ -290,10 +299,11 @@ impl ClipTextModel {
         }
         let device = ids.device();
         let ids = ids.to_dtype(DType::U32)?;
-        let mut xs = self
-            .token_embedding
-            .forward(&ids)?
-            .broadcast_add(&self.position_embedding.narrow(0, 0, n)?)?;
+        let mut xs = widen(
+            &self.token_embedding.forward(&ids)?,
+            self.position_embedding.dtype(),
+        )?
+        .broadcast_add(&self.position_embedding.narrow(0, 0, n)?)?;
         let mask = causal_mask(n, device)?;
 
         let mut penultimate = xs.clone();

@@ -1,8 +1,13 @@
 //! Convolutional building blocks shared by the VAE and the U-Net, with
 //! diffusers' weight names.
 
-use candle_core::{Module, Result, Tensor};
-use candle_nn::{GroupNorm, Linear, VarBuilder};
+use candle_core::{DType, Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use super::group_norm::{group_norm, GroupNorm};
+use super::im2col::BandedConv;
+use super::linear::{linear, Linear};
+use super::precision::{param, with_weight};
 
 /// Upper bound for the bytes of one band's im2col matrix in [`Conv2d`].
 ///
@@ -52,12 +57,13 @@ pub fn conv2d(
     stride: usize,
 ) -> Result<Conv2d> {
     let weight = vb.get((out_ch, in_ch, k, k), "weight")?;
-    let bias = vb.get(out_ch, "bias")?;
+    let bias = param(&vb, out_ch, "bias")?;
     Conv2d::new(weight, Some(bias), padding, stride)
 }
 
 impl Conv2d {
-    /// From tensors: `weight: [out, in, k, k]`, optional `bias: [out]`.
+    /// From tensors: `weight: [out, in, k, k]` (f16/bf16 kept as they are and
+    /// widened per call), optional `bias: [out]` in the compute dtype.
     pub fn new(
         weight: Tensor,
         bias: Option<Tensor>,
@@ -93,6 +99,27 @@ impl Conv2d {
         (IM2COL_BUDGET_BYTES / row_bytes.max(1)).max(1)
     }
 
+    /// A stride-1 convolution: our CPU kernel for f32, candle ops elsewhere.
+    fn forward_stride1(&self, x: &Tensor, weight_cols: &Tensor) -> Result<Tensor> {
+        if !(x.device().is_cpu() && x.dtype() == DType::F32) {
+            return self.forward_banded(x, weight_cols, None);
+        }
+        let (_, c, _, w) = x.dims4()?;
+        let out_w = (w + 2 * self.padding + 1).saturating_sub(self.k);
+        let bias = match &self.bias {
+            Some(b) => b.clone(),
+            None => Tensor::zeros(weight_cols.dim(0)?, DType::F32, x.device())?,
+        };
+        let op = BandedConv {
+            k: self.k,
+            padding: self.padding,
+            band_rows: self.band_rows(c, out_w, 4),
+        };
+        x.contiguous()?
+            .apply_op3_no_bwd(&weight_cols.contiguous()?, &bias, &op)
+    }
+
+    /// The portable path of [`Self::forward_stride1`], built from candle ops.
     fn forward_banded(
         &self,
         x: &Tensor,
@@ -157,15 +184,19 @@ impl Conv2d {
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = match &self.kernel {
-            Kernel::Native(weight) => x.conv2d(weight, self.padding, self.stride, 1, 1)?,
+            Kernel::Native(weight) => with_weight(weight, x.dtype(), |w| {
+                x.conv2d(w, self.padding, self.stride, 1, 1)
+            })?,
             Kernel::Cols(weight) if self.k == 1 && self.padding == 0 => {
                 // A 1×1 convolution is one matrix product over all pixels.
                 let (b, c, h, w) = x.dims4()?;
                 let x = x.reshape((b, c, h * w))?;
-                let y = weight.broadcast_left(b)?.matmul(&x)?;
+                let y = with_weight(weight, x.dtype(), |w| w.broadcast_left(b)?.matmul(&x))?;
                 y.reshape((b, (), h, w))?
             }
-            Kernel::Cols(weight) => return self.forward_banded(x, weight, None),
+            Kernel::Cols(weight) => {
+                return with_weight(weight, x.dtype(), |w| self.forward_stride1(x, w))
+            }
         };
         match &self.bias {
             Some(bias) => y.broadcast_add(&bias.reshape((1, (), 1, 1))?),
@@ -199,17 +230,17 @@ impl ResnetBlock2D {
         eps: f64,
     ) -> Result<Self> {
         let time_emb_proj = temb_ch
-            .map(|t| candle_nn::linear(t, out_ch, vb.pp("time_emb_proj")))
+            .map(|t| linear(t, out_ch, vb.pp("time_emb_proj")))
             .transpose()?;
         // A checkpoint may carry a shortcut even at equal widths.
         let conv_shortcut = (in_ch != out_ch || vb.contains_tensor("conv_shortcut.weight"))
             .then(|| conv2d(vb.pp("conv_shortcut"), in_ch, out_ch, 1, 0, 1))
             .transpose()?;
         Ok(Self {
-            norm1: candle_nn::group_norm(groups, in_ch, eps, vb.pp("norm1"))?,
+            norm1: group_norm(groups, in_ch, eps, vb.pp("norm1"))?,
             conv1: conv2d(vb.pp("conv1"), in_ch, out_ch, 3, 1, 1)?,
             time_emb_proj,
-            norm2: candle_nn::group_norm(groups, out_ch, eps, vb.pp("norm2"))?,
+            norm2: group_norm(groups, out_ch, eps, vb.pp("norm2"))?,
             conv2: conv2d(vb.pp("conv2"), out_ch, out_ch, 3, 1, 1)?,
             conv_shortcut,
         })
@@ -217,7 +248,7 @@ impl ResnetBlock2D {
 
     /// `x: [b, in_ch, h, w]`, `temb: [b, temb_ch]` (ignored without `time_emb_proj`).
     pub fn forward(&self, x: &Tensor, temb: Option<&Tensor>) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?;
+        let h = self.conv1.forward(&self.norm1.forward_silu(x)?)?;
         let h = match (&self.time_emb_proj, temb) {
             (Some(proj), Some(t)) => {
                 let t = proj.forward(&t.silu()?)?.unsqueeze(2)?.unsqueeze(3)?;
@@ -225,7 +256,7 @@ impl ResnetBlock2D {
             }
             _ => h,
         };
-        let h = self.conv2.forward(&self.norm2.forward(&h)?.silu()?)?;
+        let h = self.conv2.forward(&self.norm2.forward_silu(&h)?)?;
         match &self.conv_shortcut {
             Some(c) => c.forward(x)? + h,
             None => x + h,
@@ -327,6 +358,20 @@ mod tests {
                 assert_eq!(got.dims(), expected.dims());
                 let d = crate::testing::max_abs_diff(&got, &expected);
                 assert!(d < 1e-4, "k {k} p {p} band {band}: {d}");
+                // The CPU kernel does the same arithmetic: identical bits.
+                let op = BandedConv {
+                    k,
+                    padding: p,
+                    band_rows: band,
+                };
+                let fast = x
+                    .apply_op3_no_bwd(cols, conv.bias.as_ref().unwrap(), &op)
+                    .unwrap();
+                assert_eq!(
+                    crate::testing::max_abs_diff(&fast, &got),
+                    0.0,
+                    "k {k} p {p} band {band}: kernel vs portable path"
+                );
             }
         }
     }

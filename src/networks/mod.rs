@@ -12,13 +12,20 @@
 //! - shared parts: [`layers`] (convolutions, resnet blocks, resampling),
 //!   [`attention`] (memory-bounded scaled dot-product attention),
 //!   [`geglu`] (the transformer's gated GELU in one parallel pass),
-//!   [`softmax`] (its numerically careful softmax);
+//!   [`im2col`] (the CPU kernel of stride-1 convolutions),
+//!   [`group_norm`] (GroupNorm and SiLU in two parallel passes),
+//!   [`softmax`] (its numerically careful softmax), [`linear`] and
+//!   [`precision`] (weights kept as stored, f16 or bf16, widened per use);
 //! - [`NetworkConfig`]: parsing and checking a config.json's text.
 
 pub mod attention;
 pub mod clip;
 pub mod geglu;
+pub mod group_norm;
+pub mod im2col;
 pub mod layers;
+pub mod linear;
+pub mod precision;
 pub mod softmax;
 pub mod taesd;
 pub mod unet;

@@ -52,6 +52,7 @@ struct RandomTensor {
     shape: Vec<usize>,
     seed: u64,
     kind: Fill,
+    half: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -66,7 +67,11 @@ enum Fill {
 
 impl View for &RandomTensor {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        if self.half {
+            Dtype::F16
+        } else {
+            Dtype::F32
+        }
     }
     fn shape(&self) -> &[usize] {
         &self.shape
@@ -74,7 +79,7 @@ impl View for &RandomTensor {
     fn data(&self) -> Cow<'_, [u8]> {
         let n: usize = self.shape.iter().product();
         let mut state = self.seed | 1;
-        let mut bytes = Vec::with_capacity(n * 4);
+        let mut bytes = Vec::with_capacity(self.data_len());
         for _ in 0..n {
             // xorshift64*: fast, and good enough for weights nobody looks at.
             state ^= state >> 12;
@@ -87,12 +92,16 @@ impl View for &RandomTensor {
                 Fill::Small => 0.05 * u,
                 Fill::FanIn(b) => b * u,
             };
-            bytes.extend_from_slice(&v.to_le_bytes());
+            if self.half {
+                bytes.extend_from_slice(&half::f16::from_f32(v).to_le_bytes());
+            } else {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
         }
         Cow::Owned(bytes)
     }
     fn data_len(&self) -> usize {
-        self.shape.iter().product::<usize>() * 4
+        self.shape.iter().product::<usize>() * if self.half { 2 } else { 4 }
     }
 }
 
@@ -103,6 +112,26 @@ pub fn write_random_weights<T, E: Into<Error>>(
     seed: u64,
     build: impl FnOnce(VarBuilder<'static>) -> std::result::Result<T, E>,
 ) -> Result<usize> {
+    write_random_weights_in(path, seed, DType::F32, build)
+}
+
+/// [`write_random_weights`] in `dtype` (f32, or f16 as most published
+/// checkpoints are).
+pub fn write_random_weights_in<T, E: Into<Error>>(
+    path: &Path,
+    seed: u64,
+    dtype: DType,
+    build: impl FnOnce(VarBuilder<'static>) -> std::result::Result<T, E>,
+) -> Result<usize> {
+    let half = match dtype {
+        DType::F32 => false,
+        DType::F16 => true,
+        other => {
+            return Err(Error::InvalidParams(format!(
+                "random weights are written in f32 or f16, not {other:?}"
+            )))
+        }
+    };
     let recorder = std::sync::Arc::new(Recorder::default());
     let backend: Box<dyn SimpleBackend> = Box::new(SharedRecorder(recorder.clone()));
     let vb = VarBuilder::from_backend(backend, DType::F32, Device::Cpu);
@@ -129,7 +158,15 @@ pub fn write_random_weights<T, E: Into<Error>>(
             let seed = seed
                 .wrapping_mul(0x9e37_79b9_7f4a_7c15)
                 .wrapping_add(i as u64 + 1);
-            (name, RandomTensor { shape, seed, kind })
+            (
+                name,
+                RandomTensor {
+                    shape,
+                    seed,
+                    kind,
+                    half,
+                },
+            )
         })
         .collect();
     let count = tensors

@@ -3,9 +3,10 @@
 //! We parse and validate the header ourselves (size bounds, offsets inside the
 //! file, no overlaps, known dtypes, byte counts matching shapes) before reading
 //! anything, so a truncated or hostile file is an error, not a crash or a huge
-//! allocation. Only then is the file memory-mapped: each tensor is copied
-//! once, straight from the page cache into its tensor, and a warm second load
-//! reads nothing from disk.
+//! allocation. Only then are tensors read, each with one positioned read
+//! straight into its buffer (a warm second load reads nothing from disk),
+//! and kept in the dtype [`kept_dtype`] picks: f16/bf16 files stay half
+//! precision in memory when the CPU computes in f32.
 //!
 //! Networks get their tensors through a [`WeightSource`]: diffusers files
 //! ([`WeightSet`], `set.rs`), or one checkpoint under other names
@@ -46,11 +47,17 @@ pub struct TensorInfo {
     pub len: u64,
 }
 
-/// One validated `.safetensors` file, memory-mapped.
+/// One validated `.safetensors` file, open for reading.
+///
+/// Tensors are read with positioned reads straight into their buffers, not
+/// copied out of a memory map: a mapped file's pages count in the process's
+/// resident memory while it is mapped, which doubled the peak of a load
+/// (3.3 GiB for a 1.7 GB U-Net), and a file truncated under a mapping
+/// kills the process with SIGBUS where a read returns an error.
 #[derive(Debug)]
 pub struct SafeTensorsFile {
     path: PathBuf,
-    map: memmap2::Mmap,
+    file: File,
     tensors: HashMap<String, TensorInfo>,
 }
 
@@ -166,20 +173,9 @@ impl SafeTensorsFile {
                 ));
             }
         }
-        // SAFETY: the mapping is read-only and every range we read was checked
-        // against the file size above. Another process truncating the file
-        // while we load it could still fault the read; that is the accepted
-        // cost of mapping (safetensors and candle map files the same way).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        if map.len() as u64 != file_len {
-            return Err(Error::bad_weights(
-                path,
-                "the file changed size while it was being opened",
-            ));
-        }
         Ok(Self {
             path: path.to_path_buf(),
-            map,
+            file,
             tensors,
         })
     }
@@ -194,13 +190,20 @@ impl SafeTensorsFile {
         &self.tensors
     }
 
+    /// Read one tensor for a network computing in `compute` on `device`, in
+    /// the dtype [`kept_dtype`] picks.
+    pub fn load_for_compute(&self, name: &str, compute: DType, device: &Device) -> Result<Tensor> {
+        let stored = self.tensors.get(name).and_then(|info| info.dtype);
+        let dtype = stored.map_or(compute, |s| kept_dtype(s, compute, device));
+        self.load(name, dtype, device)
+    }
+
     /// Read one tensor, converted to `dtype` on `device`.
     pub fn load(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
         let info = self
             .tensors
             .get(name)
             .ok_or_else(|| Error::bad_weights(&self.path, format!("tensor {name} is missing")))?;
-        let bytes = &self.map[info.offset as usize..(info.offset + info.len) as usize];
         let Some(stored) = info.dtype else {
             return Err(Error::bad_weights(
                 &self.path,
@@ -210,10 +213,74 @@ impl SafeTensorsFile {
                 ),
             ));
         };
-        let t = Tensor::from_raw_buffer(bytes, stored, &info.shape, &Device::Cpu)?;
-        Ok(t.to_dtype(dtype)?.to_device(device)?)
+        let read_err = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => Error::bad_weights(
+                &self.path,
+                format!("tensor {name} ends past the end of the file (was it truncated?)"),
+            ),
+            _ => Error::io(&self.path, e),
+        };
+        let n = info.len as usize / stored.size_in_bytes();
+        let t = match stored {
+            DType::F16 => self
+                .read_vec::<half::f16>(info.offset, n)
+                .map(|v| Tensor::from_vec(v, n, &Device::Cpu)),
+            DType::BF16 => self
+                .read_vec::<half::bf16>(info.offset, n)
+                .map(|v| Tensor::from_vec(v, n, &Device::Cpu)),
+            DType::F32 => self
+                .read_vec::<f32>(info.offset, n)
+                .map(|v| Tensor::from_vec(v, n, &Device::Cpu)),
+            _ => {
+                let mut bytes = vec![0u8; info.len as usize];
+                read_at(&self.file, &mut bytes, info.offset)
+                    .map(|()| Tensor::from_raw_buffer(&bytes, stored, &[n], &Device::Cpu))
+            }
+        }
+        .map_err(read_err)??;
+        Ok(t.reshape(info.shape.as_slice())?
+            .to_dtype(dtype)?
+            .to_device(device)?)
+    }
+
+    /// `n` little-endian values of a plain numeric type at `offset`, read
+    /// straight into their buffer (no second copy).
+    fn read_vec<T: PlainNumber>(&self, offset: u64, n: usize) -> std::io::Result<Vec<T>> {
+        let mut values = vec![T::default(); n];
+        // SAFETY: `T` is a plain number type (every bit pattern is a valid
+        // value, no padding), so its buffer may be filled as bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                values.as_mut_ptr().cast::<u8>(),
+                n * std::mem::size_of::<T>(),
+            )
+        };
+        read_at(&self.file, bytes, offset)?;
+        Ok(values)
     }
 }
+
+/// The dtype a network's tensor is kept in: as stored when the file holds
+/// f16 or bf16 and the network computes in f32 on the CPU (the layers widen
+/// each weight for its call, see [`crate::networks::precision`]: half the
+/// memory, the same results); otherwise the compute dtype.
+pub fn kept_dtype(stored: DType, compute: DType, device: &Device) -> DType {
+    let half = matches!(stored, DType::F16 | DType::BF16);
+    if half && compute == DType::F32 && device.is_cpu() {
+        stored
+    } else {
+        compute
+    }
+}
+
+/// Element types whose every bit pattern is a value; safetensors stores
+/// them little-endian, which is every platform we build for.
+trait PlainNumber: Copy + Default {}
+impl PlainNumber for half::f16 {}
+impl PlainNumber for half::bf16 {}
+impl PlainNumber for f32 {}
+#[cfg(not(target_endian = "little"))]
+compile_error!("safetensors weights are little-endian; a big-endian build would need a byte swap");
 
 /// Validate one header entry; offsets are relative to the data section.
 fn parse_entry(
@@ -292,8 +359,9 @@ pub enum WeightSource {
 }
 
 impl WeightSource {
-    /// A `VarBuilder` over these tensors in `dtype` on `device`. The files
-    /// stay mapped until the builder (and every clone of it) is dropped.
+    /// A `VarBuilder` for a network computing in `dtype` on `device` (tensors
+    /// come in the dtype [`kept_dtype`] picks). The files stay open until
+    /// the builder (and every clone of it) is dropped.
     pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
         let backend: Box<dyn SimpleBackend> = match self {
             WeightSource::Files(paths) => Box::new(WeightSet::open(paths)?),

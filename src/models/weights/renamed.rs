@@ -30,8 +30,8 @@ pub enum Stored {
 }
 
 /// One file's tensors served under other names (a single-file checkpoint
-/// seen through diffusers names). Holds the path, not the mapping: the file
-/// is mapped only while a network is being built from it.
+/// seen through diffusers names). Holds the path, not an open file: the file
+/// is open only while a network is being built from it.
 #[derive(Debug)]
 pub struct RenamedTensors {
     path: PathBuf,
@@ -89,7 +89,7 @@ impl RenamedBackend {
     fn load(&self, name: &str, dtype: DType, device: &Device) -> candle_core::Result<Tensor> {
         let load = |n: &str| {
             self.file
-                .load(n, dtype, device)
+                .load_for_compute(n, dtype, device)
                 .map_err(|e| candle_core::Error::Msg(e.to_string()))
         };
         match self.renamed.names.get(name) {

@@ -37,7 +37,8 @@ impl WeightSet {
         self.files[i].tensors().get(name)
     }
 
-    /// A candle `VarBuilder` reading from these files in `dtype` on `device`.
+    /// A candle `VarBuilder` for a network computing in `dtype` on `device`;
+    /// tensors come in the dtype [`super::kept_dtype`] picks.
     pub fn var_builder(self, dtype: DType, device: &Device) -> VarBuilder<'static> {
         let backend: Box<dyn SimpleBackend> = Box::new(self);
         VarBuilder::from_backend(backend, dtype, device.clone())
@@ -74,7 +75,7 @@ impl SimpleBackend for WeightSet {
             .get(name)
             .ok_or_else(|| candle_core::Error::Msg(format!("tensor {name} is missing")))?;
         self.files[i]
-            .load(name, dtype, dev)
+            .load_for_compute(name, dtype, dev)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))
     }
 

@@ -1,7 +1,9 @@
 //! Sinusoidal timestep embeddings and the MLPs that project them.
 
 use candle_core::{DType, Device, Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
+
+use crate::networks::linear::{linear, Linear};
 
 /// diffusers' `get_timestep_embedding`: `[n]` values to `[n, dim]` sin/cos features.
 pub fn sinusoidal(
@@ -45,8 +47,8 @@ impl TimestepEmbedding {
     /// Build with the given input and output widths.
     pub fn new(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
         Ok(Self {
-            linear_1: candle_nn::linear(in_dim, out_dim, vb.pp("linear_1"))?,
-            linear_2: candle_nn::linear(out_dim, out_dim, vb.pp("linear_2"))?,
+            linear_1: linear(in_dim, out_dim, vb.pp("linear_1"))?,
+            linear_2: linear(out_dim, out_dim, vb.pp("linear_2"))?,
         })
     }
 

@@ -13,7 +13,7 @@ pub use config::{PerBlock, UNetConfig};
 pub use embeddings::sinusoidal;
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{GroupNorm, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::networks::layers::{conv2d, Conv2d};
 
@@ -39,7 +39,7 @@ pub struct UNet2DConditionModel {
     down: Vec<DownBlock>,
     mid: Option<MidBlock>,
     up: Vec<UpBlock>,
-    norm_out: GroupNorm,
+    norm_out: crate::networks::group_norm::GroupNorm,
     conv_out: Conv2d,
 }
 
@@ -138,7 +138,7 @@ impl UNet2DConditionModel {
             down,
             mid,
             up,
-            norm_out: candle_nn::group_norm(
+            norm_out: crate::networks::group_norm::group_norm(
                 config.norm_num_groups,
                 ch[0],
                 config.norm_eps,
@@ -225,7 +225,7 @@ impl UNet2DConditionModel {
         for block in &self.up {
             xs = block.forward(&xs, &mut skips, &emb, context)?;
         }
-        let xs = candle_nn::ops::silu(&self.norm_out.forward(&xs)?)?;
+        let xs = self.norm_out.forward_silu(&xs)?;
         self.conv_out.forward(&xs)
     }
 }

@@ -2,10 +2,13 @@
 //! look at the image itself (self-attention) and at the prompt (cross-attention).
 
 use candle_core::{Result, Tensor};
-use candle_nn::{GroupNorm, LayerNorm, Linear, Module, VarBuilder};
+use candle_nn::{LayerNorm, Module, VarBuilder};
 
 use crate::networks::attention::{attention, merge_heads, split_heads};
+use crate::networks::group_norm::{group_norm, GroupNorm};
 use crate::networks::layers::{conv2d, Conv2d};
+use crate::networks::linear::{linear, linear_no_bias, Linear};
+use crate::networks::precision::layer_norm;
 
 /// Multi-head attention with `to_q/to_k/to_v` (no bias) and `to_out.0`.
 #[derive(Debug)]
@@ -24,10 +27,10 @@ impl Attention {
     pub fn new(vb: VarBuilder, query_dim: usize, context_dim: usize, heads: usize) -> Result<Self> {
         let head_dim = query_dim / heads;
         Ok(Self {
-            to_q: candle_nn::linear_no_bias(query_dim, query_dim, vb.pp("to_q"))?,
-            to_k: candle_nn::linear_no_bias(context_dim, query_dim, vb.pp("to_k"))?,
-            to_v: candle_nn::linear_no_bias(context_dim, query_dim, vb.pp("to_v"))?,
-            to_out: candle_nn::linear(query_dim, query_dim, vb.pp("to_out.0"))?,
+            to_q: linear_no_bias(query_dim, query_dim, vb.pp("to_q"))?,
+            to_k: linear_no_bias(context_dim, query_dim, vb.pp("to_k"))?,
+            to_v: linear_no_bias(context_dim, query_dim, vb.pp("to_v"))?,
+            to_out: linear(query_dim, query_dim, vb.pp("to_out.0"))?,
             heads,
             scale: 1.0 / (head_dim as f64).sqrt(),
         })
@@ -56,8 +59,8 @@ impl FeedForward {
     fn new(vb: VarBuilder, dim: usize) -> Result<Self> {
         let inner = dim * 4;
         Ok(Self {
-            proj: candle_nn::linear(dim, inner * 2, vb.pp("net.0.proj"))?,
-            out: candle_nn::linear(inner, dim, vb.pp("net.2"))?,
+            proj: linear(dim, inner * 2, vb.pp("net.0.proj"))?,
+            out: linear(inner, dim, vb.pp("net.2"))?,
         })
     }
 
@@ -83,11 +86,11 @@ struct BasicTransformerBlock {
 impl BasicTransformerBlock {
     fn new(vb: VarBuilder, dim: usize, context_dim: usize, heads: usize) -> Result<Self> {
         Ok(Self {
-            norm1: candle_nn::layer_norm(dim, 1e-5, vb.pp("norm1"))?,
+            norm1: layer_norm(dim, 1e-5, vb.pp("norm1"))?,
             attn1: Attention::new(vb.pp("attn1"), dim, dim, heads)?,
-            norm2: candle_nn::layer_norm(dim, 1e-5, vb.pp("norm2"))?,
+            norm2: layer_norm(dim, 1e-5, vb.pp("norm2"))?,
             attn2: Attention::new(vb.pp("attn2"), dim, context_dim, heads)?,
-            norm3: candle_nn::layer_norm(dim, 1e-5, vb.pp("norm3"))?,
+            norm3: layer_norm(dim, 1e-5, vb.pp("norm3"))?,
             ff: FeedForward::new(vb.pp("ff"), dim)?,
         })
     }
@@ -111,9 +114,9 @@ enum Projection {
 }
 
 impl Projection {
-    fn new(vb: VarBuilder, i: usize, o: usize, linear: bool) -> Result<Self> {
-        Ok(if linear {
-            Projection::Linear(candle_nn::linear(i, o, vb)?)
+    fn new(vb: VarBuilder, i: usize, o: usize, use_linear: bool) -> Result<Self> {
+        Ok(if use_linear {
+            Projection::Linear(linear(i, o, vb)?)
         } else {
             Projection::Conv(conv2d(vb, i, o, 1, 0, 1)?)
         })
@@ -159,7 +162,7 @@ impl Transformer2D {
             })
             .collect::<Result<_>>()?;
         Ok(Self {
-            norm: candle_nn::group_norm(c.groups, c.channels, 1e-6, vb.pp("norm"))?,
+            norm: group_norm(c.groups, c.channels, 1e-6, vb.pp("norm"))?,
             proj_in: Projection::new(
                 vb.pp("proj_in"),
                 c.channels,

@@ -1,11 +1,14 @@
 //! The VAE's encoder and decoder stacks and their mid-block attention.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{GroupNorm, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use super::config::{VaeConfig, EPS};
 use crate::networks::attention::attention;
+use crate::networks::group_norm::{group_norm, GroupNorm};
 use crate::networks::layers::{conv2d, Conv2d, Downsample2D, ResnetBlock2D, Upsample2D};
+use crate::networks::linear::Linear;
+use crate::networks::precision::param;
 use candle_core::Result;
 
 /// Single-head self-attention over all pixels, as in the VAE's mid block.
@@ -28,7 +31,7 @@ fn linear_or_1x1(vb: VarBuilder, ch: usize) -> Result<Linear> {
             Err(_) => return Err(e),
         },
     };
-    let bias = vb.get(ch, "bias")?;
+    let bias = param(&vb, ch, "bias")?;
     Ok(Linear::new(weight, Some(bias)))
 }
 
@@ -42,7 +45,7 @@ impl SpatialAttention {
             ["to_q", "to_k", "to_v", "to_out.0"]
         };
         Ok(Self {
-            group_norm: candle_nn::group_norm(groups, ch, EPS, vb.pp("group_norm"))?,
+            group_norm: group_norm(groups, ch, EPS, vb.pp("group_norm"))?,
             to_q: linear_or_1x1(vb.pp(q), ch)?,
             to_k: linear_or_1x1(vb.pp(k), ch)?,
             to_v: linear_or_1x1(vb.pp(v), ch)?,
@@ -105,13 +108,13 @@ struct OutHead {
 impl OutHead {
     fn new(vb: &VarBuilder, in_ch: usize, out_ch: usize, groups: usize) -> Result<Self> {
         Ok(Self {
-            norm: candle_nn::group_norm(groups, in_ch, EPS, vb.pp("conv_norm_out"))?,
+            norm: group_norm(groups, in_ch, EPS, vb.pp("conv_norm_out"))?,
             conv: conv2d(vb.pp("conv_out"), in_ch, out_ch, 3, 1, 1)?,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.conv.forward(&self.norm.forward(x)?.silu()?)
+        self.conv.forward(&self.norm.forward_silu(x)?)
     }
 }
 
