@@ -53,7 +53,8 @@ impl candle_core::InplaceOp1 for ScaledSoftmax {
     }
 }
 
-fn softmax_row(row: &mut [f32], scale: f32) {
+/// `softmax(row · scale)` in place (see [`scaled_softmax_last_dim`]).
+pub(crate) fn softmax_row(row: &mut [f32], scale: f32) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
