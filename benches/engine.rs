@@ -13,7 +13,10 @@
 //! when more than one run is made).
 //!
 //! Stages: `load` (U-Net alone), `text`, `unet256`, `unet512`, `vae512`,
-//! `preview`, `taesd512`, `pipeline512`, `mini-load` and `mini` (the
+//! `job256`/`job512` (steps of a whole job as a user waits for them, timed
+//! between progress callbacks; `LATENT_BENCH_RUNS` + 1 steps, the first
+//! dropped), `preview`, `taesd512`, `pipeline512`, the kernels `matmul`,
+//! `conv`, `geglu`, `attention`, `noise` (no weights needed), `mini-load` and `mini` (the
 //! built-in emoji model, real weights: its load, and one image at its
 //! default settings), and the whole-model loads through
 //! `StableDiffusion::load`:
