@@ -31,6 +31,13 @@ fn rounded_copies(src: &Path, half: DType, dir: &Path) -> (PathBuf, PathBuf) {
     (h, w)
 }
 
+/// A network's weights from one file, computing in f32 on the CPU.
+fn f32_builder(path: &Path) -> candle_nn::VarBuilder<'static> {
+    WeightSet::open(&[path.to_path_buf()])
+        .unwrap()
+        .var_builder(DType::F32, &Device::Cpu)
+}
+
 /// Build a network from the half file and from the f32 file, run `forward`
 /// on both, and require identical bits.
 fn same_bits<M>(src: &Path, build: impl Fn(&Path) -> M, forward: impl Fn(&M) -> Vec<Tensor>) {
@@ -79,12 +86,7 @@ fn the_unet_computes_half_weights_exactly_as_their_f32_values() {
         let get = |k: &str| io.load(k, DType::F32, &Device::Cpu).unwrap();
         same_bits(
             &dir.join("diffusion_pytorch_model.safetensors"),
-            |path| {
-                let vb = WeightSet::open(&[path.to_path_buf()])
-                    .unwrap()
-                    .var_builder(DType::F32, &Device::Cpu);
-                UNet2DConditionModel::new(vb, &cfg).unwrap()
-            },
+            |path| UNet2DConditionModel::new(f32_builder(path), &cfg).unwrap(),
             |unet| {
                 let text_time = cfg.uses_text_time().then(|| TextTimeConditioning {
                     text_embeds: get("text_embeds"),
@@ -112,12 +114,7 @@ fn the_vae_computes_half_weights_exactly_as_their_f32_values() {
     let e = candle_core::safetensors::load(d.join("expected.safetensors"), &Device::Cpu).unwrap();
     same_bits(
         &d.join("diffusion_pytorch_model.safetensors"),
-        |path| {
-            let vb = WeightSet::open(&[path.to_path_buf()])
-                .unwrap()
-                .var_builder(DType::F32, &Device::Cpu);
-            AutoencoderKl::new(vb, &cfg).unwrap()
-        },
+        |path| AutoencoderKl::new(f32_builder(path), &cfg).unwrap(),
         |vae| {
             let mean = vae.encode(&e["x"]).unwrap().sample(&e["noise"]).unwrap();
             vec![mean, vae.decode(&e["z"]).unwrap()]
@@ -133,12 +130,7 @@ fn clip_computes_half_weights_exactly_as_their_f32_values() {
     let ids = e["input_ids"].to_dtype(DType::U32).unwrap();
     same_bits(
         &d.join("model.safetensors"),
-        |path| {
-            let vb = WeightSet::open(&[path.to_path_buf()])
-                .unwrap()
-                .var_builder(DType::F32, &Device::Cpu);
-            ClipTextModel::new(vb, &cfg, true).unwrap()
-        },
+        |path| ClipTextModel::new(f32_builder(path), &cfg, true).unwrap(),
         |clip| {
             let out = clip.forward(&ids).unwrap();
             vec![out.last_hidden_state, out.penultimate, out.pooled]

@@ -17,6 +17,7 @@ use candle_core::{CpuStorage, DType, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::f32_values;
 use super::softmax::{scaled_softmax_last_dim, softmax_row};
 
 /// Upper bound for one CPU task's score tile (128 queries × 4096 keys): big
@@ -100,21 +101,9 @@ impl candle_core::CustomOp3 for TiledAttention {
         v: &CpuStorage,
         v_l: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let values = |s: &'static str, st: &CpuStorage, l: &Layout| -> Result<(usize, usize)> {
-            match (st, l.contiguous_offsets()) {
-                (CpuStorage::F32(_), Some(r)) => Ok(r),
-                _ => candle_core::bail!("tiled attention: {s} must be contiguous f32"),
-            }
-        };
-        let ((q0, q1), (k0, k1), (v0, v1)) = (
-            values("q", q, q_l)?,
-            values("k", k, k_l)?,
-            values("v", v, v_l)?,
-        );
-        let (CpuStorage::F32(q), CpuStorage::F32(k), CpuStorage::F32(v)) = (q, k, v) else {
-            unreachable!("checked above");
-        };
-        let (q, k, v) = (&q[q0..q1], &k[k0..k1], &v[v0..v1]);
+        let q = f32_values("attention q", q, q_l)?;
+        let k = f32_values("attention k", k, k_l)?;
+        let v = f32_values("attention v", v, v_l)?;
         let (batch, n_q, d) = q_l.shape().dims3()?;
         let (kb, n_k, dk) = k_l.shape().dims3()?;
         let (vb, vn, dv) = v_l.shape().dims3()?;

@@ -11,6 +11,7 @@ use candle_core::{CpuStorage, DType, Layout, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use super::f32_values;
 use super::precision::param;
 
 /// PyTorch's `nn.GroupNorm` with an affine `weight` and `bias` per channel.
@@ -94,16 +95,9 @@ impl candle_core::CustomOp3 for GroupNormOp {
         b: &CpuStorage,
         b_l: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) = (x, w, b) else {
-            candle_core::bail!("group norm computes in f32");
-        };
-        let contiguous = |l: &Layout| l.contiguous_offsets();
-        let (Some((x0, x1)), Some((w0, w1)), Some((b0, b1))) =
-            (contiguous(x_l), contiguous(w_l), contiguous(b_l))
-        else {
-            candle_core::bail!("group norm expects contiguous tensors");
-        };
-        let (x, w, b) = (&x[x0..x1], &w[w0..w1], &b[b0..b1]);
+        let x = f32_values("group norm input", x, x_l)?;
+        let w = f32_values("group norm weight", w, w_l)?;
+        let b = f32_values("group norm bias", b, b_l)?;
         let dims = x_l.shape().dims();
         if dims.len() < 2 || dims[1] != w.len() || w.len() != b.len() {
             candle_core::bail!(

@@ -15,6 +15,8 @@ use candle_core::{CpuStorage, Layout, Result, Shape};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::f32_values;
+
 /// A stride-1 `k×k` convolution with zero padding `padding`, as a candle op
 /// on `x: [b, c, h, w]`, `weight_cols: [out, k·k·c]` (columns ordered
 /// `(ky, kx, channel)`) and `bias: [out]`, all f32.
@@ -41,10 +43,9 @@ impl candle_core::CustomOp3 for BandedConv {
         bias: &CpuStorage,
         bias_l: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(bias)) = (x, w, bias) else {
-            candle_core::bail!("banded conv computes in f32");
-        };
-        let (x, w, bias) = (slice(x, x_l)?, slice(w, w_l)?, slice(bias, bias_l)?);
+        let x = f32_values("conv input", x, x_l)?;
+        let w = f32_values("conv weight", w, w_l)?;
+        let bias = f32_values("conv bias", bias, bias_l)?;
         let (b, c, h, wd) = x_l.shape().dims4()?;
         let (oc, kkc) = w_l.shape().dims2()?;
         let (k, p) = (self.k, self.padding);
@@ -124,13 +125,5 @@ impl candle_core::CustomOp3 for BandedConv {
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((b, oc, oh, ow))))
-    }
-}
-
-/// The contiguous values of a tensor's storage.
-fn slice<'a>(data: &'a [f32], layout: &Layout) -> Result<&'a [f32]> {
-    match layout.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("banded conv expects contiguous tensors"),
     }
 }

@@ -31,6 +31,19 @@ pub mod taesd;
 pub mod unet;
 pub mod vae;
 
+/// The values of a contiguous f32 CPU tensor, for our kernels' `cpu_fwd`;
+/// `what` names the operand in the error.
+pub(crate) fn f32_values<'a>(
+    what: &str,
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+) -> candle_core::Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (candle_core::CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("{what} must be a contiguous f32 tensor"),
+    }
+}
+
 /// A network's config.json, parsed from its text and checked so that the
 /// network it describes can be built. The loader reads the file and names
 /// it in errors ([`crate::models::config_file`]).
